@@ -75,7 +75,7 @@ __all__ = [
     "describe_event",
     "describe_inout",
     "describe_verify",
-    "encode_time",
     "encode_frame",
+    "encode_time",
     "is_alarm_event",
 ]

@@ -33,7 +33,9 @@ class BigDataInfo:
 def decode_announce(payload: bytes) -> BigDataInfo:
     """Parse the 0x0D announce; raises MessageError for sizes no panel would send."""
     if len(payload) < BIGDATA_ANNOUNCE_SIZE:
-        raise MessageError(f"big-data announce of {len(payload)} bytes, need {BIGDATA_ANNOUNCE_SIZE}")
+        raise MessageError(
+            f"big-data announce of {len(payload)} bytes, need {BIGDATA_ANNOUNCE_SIZE}"
+        )
     info = BigDataInfo(*_ANNOUNCE.unpack_from(payload))
     if info.transfer_length > MAX_TRANSFER:
         raise MessageError(f"big-data transfer of {info.transfer_length} bytes exceeds 4 MiB")

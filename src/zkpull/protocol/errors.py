@@ -27,7 +27,9 @@ class ChecksumError(FrameError):
     """The frame's CRC-16 does not match its contents."""
 
     def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(f"CRC mismatch: frame carries {actual:#06x}, contents give {expected:#06x}")
+        super().__init__(
+            f"CRC mismatch: frame carries {actual:#06x}, contents give {expected:#06x}"
+        )
         self.expected = expected
         self.actual = actual
 
@@ -36,7 +38,7 @@ class MessageError(ProtocolError):
     """A well-framed payload whose contents cannot be decoded (bad record size, bad text...)."""
 
 
-class UnexpectedReply(ProtocolError):
+class UnexpectedReply(ProtocolError):  # noqa: N818  # public name, reads as the event it is
     """A reply that does not belong to the pending request (session id, message number, code)."""
 
 
@@ -63,9 +65,9 @@ class ConnectError(TransportError):
     """The link could not be opened (refused, unreachable, no such serial port)."""
 
 
-class TransportTimeout(TransportError):
+class TransportTimeout(TransportError):  # noqa: N818  # public name
     """No (complete) answer within the timeout."""
 
 
-class ConnectionClosed(TransportError):
+class ConnectionClosed(TransportError):  # noqa: N818  # public name
     """The peer closed the link, or it broke while in use."""

@@ -14,7 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .checksum import crc16
-from .constants import DEFAULT_ADDRESS, DEFAULT_MAX_DATA, END, HEADER_SIZE, MAX_DATA, START, TRAILER_SIZE
+from .constants import (
+    DEFAULT_ADDRESS,
+    DEFAULT_MAX_DATA,
+    END,
+    HEADER_SIZE,
+    MAX_DATA,
+    START,
+    TRAILER_SIZE,
+)
 from .errors import ChecksumError, FrameError
 
 
@@ -33,7 +41,9 @@ def encode_frame(frame: Frame) -> bytes:
         raise ValueError(f"address and command must be bytes: {frame!r}")
     if len(frame.data) > MAX_DATA:
         raise ValueError(f"data of {len(frame.data)} bytes does not fit the u16 length field")
-    body = bytes((frame.address, frame.command)) + len(frame.data).to_bytes(2, "little") + frame.data
+    body = (
+        bytes((frame.address, frame.command)) + len(frame.data).to_bytes(2, "little") + frame.data
+    )
     return bytes((START,)) + body + crc16(body).to_bytes(2, "little") + bytes((END,))
 
 
@@ -50,13 +60,22 @@ class FrameDecoder:
             raise ValueError(f"max_data must be within 0..{MAX_DATA}")
         self._buffer = bytearray()
         self._max_data = max_data
+        self._error: FrameError | None = None
 
     def feed(self, data: bytes) -> list[Frame]:
         """Buffer *data* and return every frame it completes (possibly none)."""
+        if self._error is not None:
+            raise self._error
         self._buffer += data
-        frames = []
-        while (frame := self._next_frame()) is not None:
-            frames.append(frame)
+        frames: list[Frame] = []
+        try:
+            while (frame := self._next_frame()) is not None:
+                frames.append(frame)
+        except FrameError as exc:
+            if not frames:
+                raise
+            # Hand out the good frames that came before the bad bytes; fail on the next feed.
+            self._error = exc
         return frames
 
     def needed(self) -> int:
@@ -74,6 +93,7 @@ class FrameDecoder:
     def reset(self) -> None:
         """Discard anything buffered (after an error, or to resynchronise a serial bus)."""
         self._buffer.clear()
+        self._error = None
 
     def _next_frame(self) -> Frame | None:
         buffer = self._buffer

@@ -24,7 +24,7 @@ def encode_params(values: Mapping[str, object]) -> bytes:
         raise ValueError("SETPARAM needs at least one name=value pair")
     pairs = []
     for name, value in values.items():
-        text = str(value)
+        text = str(int(value)) if isinstance(value, bool) else str(value)  # panels take 0/1
         if any(ch in text for ch in ",\r\n\x00"):
             raise ValueError(f"value of {name!r} contains a separator: {text!r}")
         pairs.append(f"{_check_name(name)}={text}")
@@ -81,7 +81,8 @@ def decode_control(payload: bytes) -> tuple[int, int, int, int]:
 
 
 def _check_name(name: str) -> str:
-    if not name or len(name) > _NAME_LIMIT or not name.isascii() or any(c in name for c in ",= \r\n"):
+    printable = name.isascii() and name.isprintable()  # a NUL or TAB would cut the panel's text
+    if not name or len(name) > _NAME_LIMIT or not printable or any(c in name for c in ",= "):
         raise ValueError(f"invalid parameter name {name!r}")
     return name
 

@@ -1,5 +1,6 @@
-"""Real-time log records: binary 16-byte records (0x0B, fact sheet §4.1) and the key/value
-text variant (0x79, §4.5), both decoded into the same two types.
+"""Real-time log records, binary (0x0B, fact sheet §4.1) and key/value text (0x79, §4.5).
+
+Both variants decode into the same two types.
 
 Binary layout, little-endian: card u32 | pin u32 | verified u8 | door u8 | event u8 |
 in/out u8 | packed time u32. Byte 10 == 255 marks a door/alarm status record, whose first
@@ -38,7 +39,8 @@ class RtEvent:
 
     def to_legacy_line(self) -> str:
         """The PullSDK `GetRTLog` text form: `time,pin,cardno,door,event,inout,verify`."""
-        return f"{_text_time(self.time, self.time_raw)},{self.pin},{self.card},{self.door},{self.event_type},{self.inout},{self.verified}"
+        fields = (self.pin, self.card, self.door, self.event_type, self.inout, self.verified)
+        return ",".join((_text_time(self.time, self.time_raw), *map(str, fields)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,8 @@ class DoorStatus:
 
     def to_legacy_line(self) -> str:
         """The PullSDK status line: `time,<sensor word>,<alarm word>,0,255,0,<verified>`."""
-        return f"{_text_time(self.time, self.time_raw)},{self.sensor_raw},{self.alarm_raw},0,255,0,{self.verified}"
+        when = _text_time(self.time, self.time_raw)
+        return f"{when},{self.sensor_raw},{self.alarm_raw},0,255,0,{self.verified}"
 
 
 RtRecord = RtEvent | DoorStatus
@@ -73,14 +76,21 @@ def decode_rtlog(payload: bytes) -> list[RtRecord]:
 def encode_rt_event(event: RtEvent) -> bytes:
     """One 16-byte event record (simulator side)."""
     raw = event.time_raw if event.time is None else encode_time(event.time)
-    return _RECORD.pack(event.card, event.pin, event.verified, event.door, event.event_type, event.inout, raw)
+    return _RECORD.pack(
+        event.card, event.pin, event.verified, event.door, event.event_type, event.inout, raw
+    )
 
 
 def encode_door_status(status: DoorStatus) -> bytes:
-    """One 16-byte status record (simulator side)."""
+    """One 16-byte status record (simulator side).
+
+    The DSS high nibbles of `sensor_raw` (meaning unknown, §4.2) are kept, so a decoded record
+    re-encodes byte for byte; `sensors` supplies the rest.
+    """
     raw = status.time_raw if status.time is None else encode_time(status.time)
+    sensors = _pack_bytes(status.sensors) | status.sensor_raw & 0xF0F0F0F0
     return _RECORD.pack(
-        _pack_bytes(status.alarms), _pack_bytes(status.sensors), status.verified, status.aux, 255, 0, raw
+        _pack_bytes(status.alarms), sensors, status.verified, status.aux, 255, 0, raw
     )
 
 
@@ -90,11 +100,7 @@ def decode_rtlog_kv(payload: bytes) -> list[RtRecord]:
         text = payload.decode("ascii").rstrip("\x00")
     except UnicodeDecodeError as exc:
         raise MessageError("key/value RTLOG reply is not ASCII") from exc
-    records: list[RtRecord] = []
-    for line in text.split("\r\n"):
-        if line.strip():
-            records.append(_decode_kv_line(line))
-    return records
+    return [_decode_kv_line(line) for line in text.split("\r\n") if line.strip()]
 
 
 def encode_rtlog_kv(records: list[RtRecord]) -> bytes:
@@ -110,7 +116,10 @@ def encode_rtlog_kv(records: list[RtRecord]) -> bytes:
             )
         else:
             sensor = sum((state & 0x3) << (2 * door) for door, state in enumerate(record.sensors))
-            lines.append(f"time={when}\tsensor={sensor:02x}\trelay={record.relay or 0:02x}\talarm={record.alarm_raw:08x}")
+            lines.append(
+                f"time={when}\tsensor={sensor:02x}\trelay={record.relay or 0:02x}"
+                f"\talarm={record.alarm_raw:08x}"
+            )
     return "\r\n".join(lines).encode("ascii")
 
 
@@ -139,8 +148,10 @@ def _decode_kv_line(line: str) -> RtRecord:
             raise MessageError(f"key/value RTLOG field {item!r} is not key=value")
         fields[key.strip()] = value.strip()
     try:
-        when = datetime.strptime(fields["time"], "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 panel local time
-        raw = encode_time(when)
+        parsed = datetime.strptime(fields["time"], "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007  # panel local time
+        # Before the panel epoch is as impossible as 31 February: keep the record, time None.
+        when: datetime | None = parsed if parsed.year >= 2000 else None
+        raw = encode_time(parsed) if when is not None else 0
         if "sensor" in fields:
             sensor = int(fields["sensor"], 16)  # 2 bits per door, door 1 lowest
             alarm = int(fields.get("alarm", "0"), 16)

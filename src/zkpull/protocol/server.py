@@ -65,7 +65,7 @@ class PanelSession:
         data = payload
         if request.message_number is not None:
             session_id = self.session_id if self.session_id is not None else request.session_id
-            assert session_id is not None
+            assert session_id is not None  # noqa: S101  # _request sets both or neither
             data = _header(session_id, request.message_number) + payload
         return encode_frame(Frame(command=int(code), data=data, address=self.address))
 

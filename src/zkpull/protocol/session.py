@@ -87,6 +87,7 @@ class Session:
     def connect(self, dialect: Dialect, password: str = "") -> bytes:
         """Bytes of a CONNECT in *dialect*, with the plain-ASCII comm password (if any)."""
         secret = password.encode("ascii")
+        self._check_not_pending()  # before any state changes: a refused call changes nothing
         self._decoder.reset()
         self._replies.clear()
         self.dialect = dialect
@@ -102,11 +103,13 @@ class Session:
         """Bytes of one request on an established connection."""
         if self.state is not SessionState.CONNECTED:
             raise RuntimeError(f"cannot send {command:#04x}: session is {self.state.value}")
+        self._check_not_pending()  # before the message number is used up
         if self.dialect is Dialect.SESSION:
-            assert self.session_id is not None
-            self._message_number = (self._message_number + 1) & 0xFFFF
-            header = _header(self.session_id, self._message_number)
-            return self._send(command, header + payload, self._message_number)
+            assert self.session_id is not None  # noqa: S101  # CONNECTED in SESSION implies an id
+            number = (self._message_number + 1) & 0xFFFF
+            wire = self._send(command, _header(self.session_id, number) + payload, number)
+            self._message_number = number  # used up only by a request that was produced
+            return wire
         return self._send(command, payload, None)
 
     def abandon(self) -> None:
@@ -148,11 +151,15 @@ class Session:
         return self._pending[0] if self._pending else None
 
     # -- internals --------------------------------------------------------------------------
-    def _send(self, command: int, data: bytes, number: int | None) -> bytes:
+    def _check_not_pending(self) -> None:
         if self._pending is not None:
             raise RuntimeError(f"request {self._pending[0]:#04x} is still awaiting its reply")
+
+    def _send(self, command: int, data: bytes, number: int | None) -> bytes:
+        frame = encode_frame(Frame(command=command, data=data, address=self.address))
+        # Only once the bytes exist: a bad request leaves no trace.
         self._pending = (command, number)
-        return encode_frame(Frame(command=command, data=data, address=self.address))
+        return frame
 
     def _match(self, frame: Frame) -> Response | None:
         if frame.command not in _REPLY_CODES:
@@ -174,6 +181,9 @@ class Session:
 
     def _match_session_connect(self, frame: Frame) -> Response:
         data = frame.data
+        if len(data) < SESSION_HEADER_SIZE and frame.command != Reply.ERROR:
+            # Without a header there is no session id: "connected" would be a lie.
+            raise UnexpectedReply(f"reply {frame.command:#04x} to 0x76 lacks the session header")
         self._pending = None
         if len(data) < SESSION_HEADER_SIZE:
             # Session-less firmware answers 0x76 without a header (error -13).
@@ -195,14 +205,18 @@ class Session:
             raise UnexpectedReply(f"session reply of {len(data)} bytes lacks the 4-byte header")
         session_id = int.from_bytes(data[0:2], "little")
         echoed = int.from_bytes(data[2:4], "little")
-        assert number is not None
+        assert number is not None  # noqa: S101  # session-dialect requests are numbered
         if echoed != number:
             if 0 < (number - echoed) & 0xFFFF <= _STALE_WINDOW:
                 self.stale_replies += 1
                 return None
-            raise UnexpectedReply(f"reply carries message number {echoed:#06x}, expected {number:#06x}")
+            raise UnexpectedReply(
+                f"reply carries message number {echoed:#06x}, expected {number:#06x}"
+            )
         if session_id != self.session_id:
-            raise UnexpectedReply(f"reply for session {session_id:#06x}, ours is {self.session_id:#06x}")
+            raise UnexpectedReply(
+                f"reply for session {session_id:#06x}, ours is {self.session_id:#06x}"
+            )
         self._pending = None
         response = Response(frame.command, data[4:], command, frame.address, session_id, echoed)
         self._after_reply(response)

@@ -1,5 +1,4 @@
-"""Data tables: the schema text (0x06) and the binary GETDATA / SETDATA / DELETEDATA /
-GETDATACOUNT payloads (fact sheet §6).
+"""Data tables: schema text (0x06) and GETDATA / SETDATA / DELETEDATA / GETDATACOUNT (§6).
 
 A record on the wire is, for every requested field, `[len u8][value]`: integers in the fewest
 little-endian bytes (zero is `01 00`), strings raw without terminator. Replies carry no record
@@ -23,7 +22,9 @@ KNOWN_TYPES = frozenset("isSBbL")
 @dataclass(frozen=True, slots=True)
 class Field:
     name: str
-    type: str  # i integer, s string, S long string, B/b byte stream (template); L seen on some panels
+    type: (
+        str  # i integer, s string, S long string, B/b byte stream (template); L seen on some panels
+    )
     id: int
 
 
@@ -162,7 +163,9 @@ def decode_get_data(payload: bytes) -> GetDataRequest:
     return GetDataRequest(table_id, field_ids, bool(params), conditions)
 
 
-def encode_records(table_id: int, field_ids: Sequence[int], rows: Iterable[Sequence[Value]]) -> bytes:
+def encode_records(
+    table_id: int, field_ids: Sequence[int], rows: Iterable[Sequence[Value]]
+) -> bytes:
     """`[tid][n][ids]` then each row's `[len][value]` per field: a GETDATA reply or SETDATA."""
     out = bytearray((table_id, len(field_ids), *field_ids))
     for row in rows:
@@ -205,7 +208,10 @@ class RecordDecoder:
         table_id, count = self._buffer[0], self._buffer[1]
         field_ids = tuple(self._buffer[2 : 2 + count])
         expected = self._expected
-        if expected is not None and (table_id, field_ids) != (expected.table_id, expected.field_ids):
+        if expected is not None and (table_id, field_ids) != (
+            expected.table_id,
+            expected.field_ids,
+        ):
             raise MessageError(
                 f"reply is for table {table_id} fields {field_ids}, "
                 f"asked table {expected.table_id} fields {expected.field_ids}"
@@ -232,11 +238,16 @@ class RecordDecoder:
 
 def decode_row(fields: Sequence[Field], raw: Sequence[bytes]) -> dict[str, Value]:
     """Name and type the raw values of one record."""
-    return {field.name: decode_value(field.type, value) for field, value in zip(fields, raw, strict=True)}
+    return {
+        field.name: decode_value(field.type, value)
+        for field, value in zip(fields, raw, strict=True)
+    }
 
 
 # -- DELETEDATA / GETDATACOUNT ------------------------------------------------------------------
-def encode_delete_data(table_id: int, field_ids: Sequence[int], keys: Iterable[Sequence[Value]]) -> bytes:
+def encode_delete_data(
+    table_id: int, field_ids: Sequence[int], keys: Iterable[Sequence[Value]]
+) -> bytes:
     """`[tid][c][ids]` then key tuples; no fields means "clear the whole table"."""
     out = bytearray((table_id, len(field_ids), *field_ids))
     for key in keys:
@@ -253,8 +264,9 @@ def decode_delete_data(payload: bytes) -> tuple[int, tuple[int, ...], list[tuple
     if len(payload) >= 2 and payload[1] == 0:
         return payload[0], (), []
     keys = decoder.feed(payload)
+    if decoder.table_id is None:
+        raise MessageError(f"DELETEDATA request of {len(payload)} bytes lacks its header")
     decoder.finish()
-    assert decoder.table_id is not None
     return decoder.table_id, decoder.field_ids, keys
 
 
