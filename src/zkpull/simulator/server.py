@@ -89,6 +89,7 @@ class Simulator:
         self._control: ControlServer | None = None
         self._bus: PtyBus | None = None
         self._running = False
+        self.generating = True  # the event generator runs; see pause_generation()
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -194,7 +195,10 @@ class Simulator:
     # -- internals --------------------------------------------------------------------------------
     async def _listen(self, index: int, port: int) -> asyncio.Server:
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._accept(index, reader, writer)
+            # stop() cancels live connections; Python 3.11's start_server done-callback then
+            # calls task.exception() on the cancelled task and logs a spurious traceback.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accept(index, reader, writer)
 
         return await asyncio.start_server(accept, self.host, port, reuse_address=True)
 
@@ -230,6 +234,10 @@ class Simulator:
         else:
             server.close()
 
+    def pause_generation(self, paused: bool = True) -> None:
+        """Stop (or resume) the event generator, e.g. so a consumer can catch up and compare."""
+        self.generating = not paused
+
     async def _generate(self) -> None:
         active = [panel for panel in self.panels if panel.config.events_per_second > 0]
         if not active:
@@ -239,8 +247,9 @@ class Simulator:
         while True:
             await asyncio.sleep(self._tick)
             now = loop.time()
-            for panel in active:
-                panel.tick(now - last)
+            if self.generating:
+                for panel in active:
+                    panel.tick(now - last)
             last = now
 
     def _spawn(self, coroutine: Any, name: str | None = None) -> None:

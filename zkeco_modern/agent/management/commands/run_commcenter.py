@@ -1,0 +1,131 @@
+"""`python zkeco_modern/manage.py run_commcenter`: run the agent until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from agent import conf
+from agent.backends import build_backends
+from agent.logs import configure_logging
+from agent.metrics import Metrics, start_http_server
+from agent.modern_comm_center import ModernCommCenter, RunOptions
+
+logger = logging.getLogger("commcenter")
+METRICS_LOG_INTERVAL = 60.0  # seconds between `--metrics` counter lines
+
+
+class Command(BaseCommand):
+    help = "Run the Modern CommCenter agent: serve every enabled panel until interrupted."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--interval", type=float, help="seconds per panel cycle (default 1.0)")
+        parser.add_argument("--hours", help="local hours of the scheduled download, e.g. 0,6,12,18")
+        parser.add_argument(
+            "--metrics", action="store_true", help="serve Prometheus metrics and log counters"
+        )
+        parser.add_argument(
+            "--metrics-port", type=int, help="Prometheus port (default ZKAGENT metrics_port)"
+        )
+        parser.add_argument("--metrics-host", help="Prometheus bind address (default 127.0.0.1)")
+        parser.add_argument(
+            "--redis", action="store_true", help="use Redis for the queue and heartbeat"
+        )
+        parser.add_argument("--redis-url", help="redis:// or rediss:// URL (implies --redis)")
+        parser.add_argument("--json-logs", action="store_true", help="log JSON lines")
+        parser.add_argument(
+            "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        )
+        parser.add_argument(
+            "--device", action="append", help="only this device (alias, sn or id); repeatable"
+        )
+        parser.add_argument("--once", action="store_true", help="one cycle per panel, then exit")
+        parser.add_argument("--agent-id", help="name in the heartbeat (default host-pid)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if (
+                type(handler) is logging.StreamHandler
+            ):  # settings' console handler: ours replaces it
+                root.removeHandler(handler)
+        configure_logging(json=options["json_logs"], level=options["log_level"])
+        settings = _settings(options)
+        backend = "redis" if options["redis"] or options["redis_url"] else settings.backend
+        try:
+            backends = build_backends(backend, settings.redis_url if backend == "redis" else None)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        metrics = Metrics()
+        if options["metrics"] or options["metrics_port"]:
+            try:
+                server, _ = start_http_server(
+                    metrics, port=settings.metrics_port, host=settings.metrics_host
+                )
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {exc}"
+                ) from exc
+            logger.info(
+                "metrics on http://%s:%s/metrics", settings.metrics_host, server.server_port
+            )
+        run = RunOptions(
+            only=options["device"],
+            once=options["once"],
+            metrics_log_interval=METRICS_LOG_INTERVAL if options["metrics"] else None,
+        )
+        if options["agent_id"]:
+            run.agent_id = options["agent_id"]
+        logger.info(
+            "starting: backend=%s interval=%ss hours=%s",
+            backend,
+            settings.interval,
+            sorted(settings.download_hours),
+        )
+        asyncio.run(_main(ModernCommCenter(settings, backends, metrics, run)))
+
+
+async def _main(center: ModernCommCenter) -> None:
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            logger.info(
+                "stopping: disconnecting panels and flushing events (signal again to force)"
+            )
+            center.stop()
+        else:
+            os._exit(1)  # the warm stop hangs: a second signal means "now"
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    await center.run()
+
+
+def _settings(options: dict[str, Any]) -> conf.AgentSettings:
+    """ZKAGENT with the command-line overrides, validated as one (bad values → CommandError)."""
+    raw = dict(getattr(django_settings, "ZKAGENT", {}))  # settings.py merged ZKAGENT_* already
+    overrides = {
+        "interval": options["interval"],
+        "download_hours": options["hours"],
+        "metrics_port": options["metrics_port"],
+        "metrics_host": options["metrics_host"],
+        "redis_url": options["redis_url"],
+    }
+    raw.update({key: value for key, value in overrides.items() if value is not None})
+    if options["redis"] or options["redis_url"]:
+        raw["backend"] = "redis"
+    try:
+        return conf.load(raw)
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc

@@ -1,0 +1,309 @@
+"""ModernCommCenter: the agent process. Replaces the legacy DataCommCenter's main loop.
+
+It loads the panels from the database, runs one DeviceSession per enabled panel as its own
+asyncio task (a slow or dead panel never delays another), picks up added, edited, disabled
+and removed devices without a restart, feeds queued commands to the sessions, beats the
+heartbeat, and on stop disconnects every panel and flushes every buffered event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from zkpull import SerialBus
+
+from . import persistence
+from .adapters import HeartbeatStatusPort, QueueCommandPort, pending_envelopes, recover_commands
+from .backends import Backends
+from .backends.base import BackendUnavailable
+from .conf import AgentSettings
+from .dbthread import DbThread
+from .device_session import DeviceSession, SessionSettings
+from .deviceconfig import DeviceConfig, load_device_configs
+from .legacy_driver import LegacyDriverAdapter
+from .metrics import Metrics, snapshot
+from .records import lines_from_records
+from .writer import PersistenceWriter, WriteJob
+
+logger = logging.getLogger("commcenter")
+FEED_INTERVAL = 0.5  # seconds between passes moving pending command rows into the queue
+
+
+@dataclass
+class _Running:
+    config: DeviceConfig
+    session: DeviceSession
+    task: asyncio.Task[None]
+
+
+@dataclass
+class RunOptions:
+    """What `run_commcenter` passes besides the settings."""
+
+    only: Sequence[str] | None = None
+    once: bool = False
+    metrics_log_interval: float | None = None  # seconds; None = no periodic counter lines
+    agent_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+
+class ModernCommCenter:
+    """Supervises the sessions of every panel until `stop()`."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        backends: Backends,
+        metrics: Metrics,
+        options: RunOptions | None = None,
+        *,
+        session_factory: Callable[..., DeviceSession] = DeviceSession,
+    ) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.metrics = metrics
+        self.options = options or RunOptions()
+        self.db = DbThread()
+        self.writer = PersistenceWriter(
+            self._store,
+            metrics,
+            max_jobs=max(10, settings.buffer_limit // max(1, settings.batch_size)),
+        )
+        self.commands = QueueCommandPort(backends.queue, self.db)
+        self.status = HeartbeatStatusPort(
+            backends.heartbeat,
+            self.db,
+            metrics,
+            agent_id=self.options.agent_id,
+            throttle=settings.status_throttle_seconds,
+        )
+        self.sessions: dict[int, _Running] = {}
+        self._session_factory = session_factory
+        self._buses: dict[str, SerialBus] = {}
+        self._zones: dict[int, str] = {}
+        self._stopping = asyncio.Event()
+        self._last_cycle = 0.0
+
+    def stop(self) -> None:
+        """Ask the agent to finish (signal handlers call this)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Serve every panel until `stop()` (or one cycle each with `--once`)."""
+        writer_task = asyncio.create_task(self.writer.run(), name="persistence-writer")
+        try:
+            configs = await self._load()
+            served = [c.id for c in configs if c.enabled]
+            failed, requeued = await self.db.run(recover_commands, served)
+            recovered = 0
+            try:
+                for device_id in served:
+                    recovered += await self.backends.queue.recover(device_id)
+            except BackendUnavailable as exc:
+                self.commands.guard.failed(exc)  # entries stay in flight; recovered next start
+            if failed or requeued or recovered:
+                logger.info(
+                    "recovered commands: %d failed as unknown, %d requeued, %d redelivered",
+                    failed,
+                    requeued,
+                    recovered,
+                )
+            if self.options.once:
+                await self._run_once(configs)
+            else:
+                await self._run_forever(configs)
+        finally:
+            await self.writer.stop()
+            await writer_task  # flush everything buffered before leaving
+            await self.backends.close()
+            await asyncio.to_thread(self.db.close)
+            logger.info("agent stopped; %s", _format(snapshot(self.metrics)))
+
+    # -- modes ------------------------------------------------------------------------------------
+    async def _run_once(self, configs: list[DeviceConfig]) -> None:
+        await self._feed()
+        sessions = [self._make_session(c) for c in configs if c.enabled]
+        await asyncio.gather(*(s.run_once() for s in sessions))
+        await self.backends.heartbeat.beat(
+            self.options.agent_id, self.settings.heartbeat_ttl_seconds, self._info()
+        )
+
+    async def _run_forever(self, configs: list[DeviceConfig]) -> None:
+        self._reconcile(configs)
+        helpers = [
+            asyncio.create_task(self._every(FEED_INTERVAL, self._feed), name="command-feeder"),
+            asyncio.create_task(
+                self._every(self.settings.device_reload_seconds, self._reload), name="device-reload"
+            ),
+            asyncio.create_task(
+                self._every(max(1.0, self.settings.heartbeat_ttl_seconds / 3), self._beat),
+                name="heartbeat",
+            ),
+        ]
+        if self.options.metrics_log_interval:
+            helpers.append(
+                asyncio.create_task(
+                    self._every(self.options.metrics_log_interval, self._log_metrics),
+                    name="metrics-log",
+                )
+            )
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._stop_sessions(list(self.sessions))
+
+    # -- devices ----------------------------------------------------------------------------------
+    async def _load(self) -> list[DeviceConfig]:
+        configs, rejected = await self.db.run(
+            load_device_configs, self.settings, only=self.options.only
+        )
+        for device_id, reason in rejected.items():
+            logger.error("device %s skipped: %s", device_id, reason)
+        if not configs:
+            logger.warning("no panels to serve (add devices in the admin, or check --device)")
+        for config in configs:
+            self._zones[config.id] = config.timezone
+        return configs
+
+    async def _reload(self) -> None:
+        self._reconcile(await self._load())
+
+    def _reconcile(self, configs: list[DeviceConfig]) -> None:
+        wanted = {c.id: c for c in configs if c.enabled}
+        gone = [
+            i
+            for i, r in self.sessions.items()
+            if i not in wanted or wanted[i].fingerprint != r.config.fingerprint
+        ]
+        if gone:
+            asyncio.create_task(self._stop_sessions(gone))  # noqa: RUF006 awaited through the tasks it cancels
+            for device_id in gone:
+                running = self.sessions.pop(device_id)
+                logger.info(
+                    "device %s changed or removed; restarting its session", running.config.alias
+                )
+        for device_id, config in wanted.items():
+            if device_id not in self.sessions:
+                session = self._make_session(config)
+                task = asyncio.create_task(session.run(), name=f"session-{config.alias}")
+                self.sessions[device_id] = _Running(config, session, task)
+
+    def _make_session(self, config: DeviceConfig) -> DeviceSession:
+        rs485 = config.is_rs485
+        timeout = (
+            self.settings.rs485_timeout_seconds if rs485 else self.settings.tcp_timeout_seconds
+        )
+        driver = LegacyDriverAdapter.for_device(config, timeout=timeout, buses=self._buses)
+        settings = SessionSettings(
+            interval=self.settings.interval,
+            download_hours=self.settings.download_hours,
+            reconnect_base=min(1.0, self.settings.reconnect_seconds),
+            reconnect_cap=self.settings.reconnect_seconds,
+            io_error_threshold=self.settings.io_error_threshold,
+            batch_size=self.settings.batch_size,
+        )
+        return self._session_factory(
+            config,
+            driver,
+            settings=settings,
+            writer=self.writer,
+            commands=self.commands,
+            status=self.status,
+            metrics=self.metrics,
+        )
+
+    async def _stop_sessions(self, device_ids: list[int]) -> None:
+        tasks = []
+        for device_id in device_ids:
+            running = self.sessions.pop(device_id, None)
+            if running is not None:
+                running.task.cancel()
+                tasks.append(running.task)
+                self.status.forget(device_id)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- periodic helpers -------------------------------------------------------------------------
+    async def _every(self, seconds: float, job: Callable[[], object]) -> None:
+        while True:
+            try:
+                result = job()
+                if asyncio.iscoroutine(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a helper must not die: log, count, try again next time
+                logger.exception("periodic task %s failed", getattr(job, "__name__", job))
+                self.metrics.unexpected_errors_total.labels("supervisor").inc()
+            await asyncio.sleep(seconds)
+
+    async def _feed(self) -> None:
+        device_ids = list(self.sessions) if not self.options.once else None
+        if device_ids is None:
+            configs = await self._load()
+            device_ids = [c.id for c in configs if c.enabled]
+        if not device_ids:
+            return
+        for envelope in await self.db.run(pending_envelopes, device_ids):
+            await self.backends.queue.put(envelope)
+        for device_id in device_ids:
+            self.metrics.queue_depth.labels(self._alias(device_id)).set(
+                await self.backends.queue.depth(device_id)
+            )
+
+    async def _beat(self) -> None:
+        await self.backends.heartbeat.beat(
+            self.options.agent_id, self.settings.heartbeat_ttl_seconds, self._info()
+        )
+
+    def _info(self) -> dict[str, object]:
+        cycles = sum(r.session.cycles for r in self.sessions.values())
+        return {
+            "last_cycle": time.time(),
+            "devices": len(self.sessions),
+            "cycles": cycles,
+            "pid": os.getpid(),
+        }
+
+    async def _log_metrics(self) -> None:
+        logger.info("counters: %s", _format(snapshot(self.metrics)))
+
+    def _alias(self, device_id: int) -> str:
+        running = self.sessions.get(device_id)
+        return running.config.alias if running else str(device_id)
+
+    # -- persistence ------------------------------------------------------------------------------
+    async def _store(self, job: WriteJob) -> int:
+        alias = self._alias(job.device_id)
+        zone = self._zones.get(job.device_id)
+        if job.kind == "events":
+            counts = await self.db.run(
+                persistence.write_events_detailed,
+                job.device_id,
+                job.records,
+                job.source,
+                tz_name=zone,
+                batch_size=self.settings.batch_size,
+            )
+            self.metrics.event_logs.labels(alias, job.source).inc(counts.stored)
+            self.metrics.events_duplicate_total.labels(alias).inc(counts.duplicates)
+            if counts.quarantined:
+                self.metrics.events_quarantined_total.labels(alias, "invalid").inc(
+                    counts.quarantined
+                )
+            return counts.stored
+        lines = lines_from_records(job.records)
+        return await self.db.run(
+            persistence.write_realtime_lines, job.device_id, lines, tz_name=zone
+        )
+
+
+def _format(values: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in values.items())

@@ -1,0 +1,110 @@
+"""The single persistence writer: a bounded queue of write jobs drained by one task.
+
+Producers block when the queue is full (back-pressure instead of loss: every event is still
+in the panel's transaction table until its "new records" pointer is committed). A database
+error keeps the job and retries with capped backoff, forever, as the legacy service did;
+nothing is dropped. The outage is logged once when it starts and once when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import Error as DatabaseError
+
+from .metrics import Metrics
+from .schedule import backoff
+
+logger = logging.getLogger("commcenter.persistence")
+
+
+@dataclass
+class WriteJob:
+    """Records of one device to store; `done` resolves with the number stored."""
+
+    kind: str  # "events" or "realtime"
+    device_id: int
+    records: Sequence[Any]
+    source: str = ""
+    done: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+Store = Callable[[WriteJob], Awaitable[int]]
+
+
+class PersistenceWriter:
+    """Owns the write queue. `run()` until `stop()`; stop drains what is queued first."""
+
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        max_jobs: int = 1000,
+        retry_base: float = 0.5,
+        retry_cap: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._queue: asyncio.Queue[WriteJob | None] = asyncio.Queue(maxsize=max_jobs)
+        self._retry_base, self._retry_cap = retry_base, retry_cap
+        self._buffered = 0
+        self.outage = False
+
+    async def submit(self, job: WriteJob) -> WriteJob:
+        """Queue *job* (waits while the queue is full); await `job.done` to know it is stored."""
+        self._buffered += len(job.records)
+        self._metrics.persistence_buffered_events.set(self._buffered)
+        await self._queue.put(job)
+        return job
+
+    async def write(self, job: WriteJob) -> int:
+        """Queue *job* and wait until it is committed."""
+        await self.submit(job)
+        return await job.done
+
+    async def stop(self) -> None:
+        """Ask `run()` to finish once everything queued so far is stored."""
+        await self._queue.put(None)
+
+    async def run(self) -> None:
+        while (job := await self._queue.get()) is not None:
+            await self._store_with_retry(job)
+            self._buffered -= len(job.records)
+            self._metrics.persistence_buffered_events.set(self._buffered)
+
+    async def _store_with_retry(self, job: WriteJob) -> None:
+        delays = backoff(base=self._retry_base, cap=self._retry_cap)
+        while True:
+            started = time.perf_counter()
+            try:
+                stored = await self._store(job)
+            except DatabaseError as exc:
+                self._metrics.persistence_retries_total.inc()
+                if not self.outage:
+                    self.outage = True
+                    logger.error("database unavailable, buffering events and retrying: %s", exc)  # noqa: TRY400 an outage is expected; no traceback
+                await asyncio.sleep(next(delays))
+                continue
+            except (
+                Exception
+            ) as exc:  # a bug: report it to the waiting producer, keep writing others
+                logger.exception("persistence job failed for device %s", job.device_id)
+                self._metrics.unexpected_errors_total.labels("persistence").inc()
+                if not job.done.done():
+                    job.done.set_exception(exc)
+                return
+            if self.outage:
+                self.outage = False
+                logger.info("database reachable again")
+            self._metrics.persistence_batch_seconds.observe(time.perf_counter() - started)
+            if not job.done.done():
+                job.done.set_result(stored)
+            return
