@@ -30,6 +30,7 @@ from zkpull import (
     DoorStatus,
     ProtocolError,
     RtEvent,
+    RtRecord,
     TransportError,
 )
 
@@ -42,6 +43,7 @@ from .schedule import DownloadSchedule, backoff, jittered
 from .writer import PersistenceWriter, WriteJob
 
 logger = logging.getLogger("commcenter.session")
+RT_RING_SIZE = 30  # pending real-time records a panel keeps (fact sheet §4.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,14 +201,22 @@ class DeviceSession:
 
     async def _poll(self) -> None:
         started = time.perf_counter()
+        records: list[RtRecord] = []
         try:
-            records = await self.driver.get_rtlog()
+            # Legacy firmware hands out one event per request and a status record once the
+            # ring is empty: keep asking until it says "nothing pending" (ring size bounds it).
+            for _ in range(RT_RING_SIZE):
+                batch = await self.driver.get_rtlog()
+                records.extend(batch)
+                if not batch or any(isinstance(r, DoorStatus) for r in batch):
+                    break
         except (DeviceError, TransportError) as exc:
             self._io_errors += 1
             await self._set_offline(return_code_for(exc), "REAL_LOG", str(exc))
             if not self.driver.connected or self._io_errors >= self.settings.io_error_threshold:
                 raise
-            return
+            if not records:
+                return
         finally:
             self._metrics.poll_duration_seconds.labels(self._label).observe(
                 time.perf_counter() - started
