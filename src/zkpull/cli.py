@@ -33,7 +33,9 @@ EXIT_OK, EXIT_DEVICE, EXIT_USAGE, EXIT_LINK, EXIT_PROTOCOL = 0, 1, 2, 3, 4
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    target, rest = _split_target(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(rest)
+    args.target = target
     if (args.target is None) == (args.serial is None):
         parser.error("give either HOST[:PORT] or --serial DEVICE")
     out = Output(sys.stdout, as_json=args.json)
@@ -53,6 +55,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _split_target(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str | None, list[str]]:
+    """Take HOST[:PORT] (the first positional before COMMAND) out of *argv*.
+
+    argparse cannot mix an optional positional with a subcommand: `HOST --json info` gave
+    HOST to COMMAND ("invalid choice"), and `--serial DEV door 1 open 5` gave `door` to HOST.
+    """
+    takes_value = [
+        option
+        for action in parser._actions
+        if action.nargs != 0
+        for option in action.option_strings
+    ]
+    skip = False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--":
+            break
+        elif arg.startswith("-"):
+            skip = "=" not in arg and any(option.startswith(arg) for option in takes_value)
+        elif arg in COMMANDS:
+            break
+        else:
+            return arg, argv[:index] + argv[index + 1 :]
+    return None, argv
 
 
 class Output:
@@ -261,12 +290,15 @@ def _text(value: Any) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # HOST[:PORT] is taken out by _split_target: as an argparse positional it would swallow
+    # COMMAND (or COMMAND would swallow it) whenever options sit between the two.
     parser = argparse.ArgumentParser(
-        prog="python -m zkpull", description="Talk to a ZKTeco C3/inBio panel."
+        prog="python -m zkpull",
+        usage="%(prog)s [options] (HOST[:PORT] | --serial DEVICE) [options] COMMAND ...",
+        description="Talk to a ZKTeco C3/inBio panel.",
+        epilog=f"HOST[:PORT]: panel address (port {DEFAULT_PORT} unless given)",
     )
-    parser.add_argument(
-        "target", nargs="?", metavar="HOST[:PORT]", help=f"panel address (port {DEFAULT_PORT})"
-    )
+    parser.set_defaults(target=None)
     parser.add_argument("--serial", metavar="DEVICE", help="RS485 serial port instead of HOST")
     parser.add_argument(
         "--address", type=int, default=1, help="RS485 device address (DIP switches)"
