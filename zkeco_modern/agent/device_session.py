@@ -303,7 +303,9 @@ class DeviceSession:
 
     async def _set_offline(self, code: int, op: str, reason: str) -> None:
         if self._online is not False:
-            logger.info("%s is offline: %s", self._label, reason)
+            # A driver failure is an ERROR (once per transition); our own stop is not.
+            level = logging.INFO if op == "DISCONNECT" else logging.ERROR
+            logger.log(level, "%s is offline: %s (return code %s)", self._label, reason, code)
             self._metrics.device_up.labels(self._label).set(0)
         self._online = False
         await self._status.update(
