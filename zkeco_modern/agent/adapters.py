@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from django.db import Error as DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -85,7 +86,14 @@ class QueueCommandPort:
         )
 
     async def start(self, command: PendingCommand) -> bool:
-        started = await self.db.run(persistence.mark_command_running, command.command_id)
+        try:
+            started = await self.db.run(persistence.mark_command_running, command.command_id)
+        except DatabaseError as exc:
+            # The row is still pending: drop the queue entry so the feeder delivers it again
+            # once the database answers (left in flight, it would wait for an agent restart).
+            logger.warning("command %s not started, database error: %s", command.command_id, exc)
+            await self._ack(command)
+            return False
         if not started:  # already done, cancelled or expired: a stale queue entry
             await self._ack(command)
         return started

@@ -59,6 +59,18 @@ class SessionSettings:
     command_retries: int = 3
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed on its way out.
+
+    Python 3.11's `asyncio.wait_for` returns the result instead of raising when the inner
+    call finishes just as the task is cancelled (fixed in 3.12), and redis-py uses it: the
+    request to stop would be lost and the loop would run on, so loops check between steps.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class DeviceDisabledError(Exception):
     """The panel does not match its device row (legacy: wrong panel type); it was disabled."""
 
@@ -103,6 +115,7 @@ class DeviceSession:
         delays = backoff(base=self.settings.reconnect_base, cap=self.settings.reconnect_cap)
         try:
             while True:
+                raise_if_cancelled()
                 try:
                     await self._connect()
                     delays = backoff(
@@ -182,6 +195,7 @@ class DeviceSession:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
+            raise_if_cancelled()
             self._metrics.cycle_lag_seconds.observe(max(0.0, loop.time() - next_tick))
             await self._poll()
             if self._schedule.due(self._clock()):
@@ -195,6 +209,7 @@ class DeviceSession:
             next_tick = max(next_tick + self.settings.interval, loop.time())
             while (remaining := next_tick - loop.time()) > 0:
                 command = await self._commands.next(self.config.id, timeout=remaining)
+                raise_if_cancelled()
                 if command is None:
                     break
                 await self._execute(command)

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from zkpull import SerialBus
 
@@ -24,7 +25,7 @@ from .backends import Backends
 from .backends.base import BackendUnavailable
 from .conf import AgentSettings
 from .dbthread import DbThread
-from .device_session import DeviceSession, SessionSettings
+from .device_session import DeviceSession, SessionSettings, raise_if_cancelled
 from .deviceconfig import DeviceConfig, load_device_configs
 from .legacy_driver import LegacyDriverAdapter
 from .metrics import Metrics, snapshot
@@ -83,6 +84,7 @@ class ModernCommCenter:
             throttle=settings.status_throttle_seconds,
         )
         self.sessions: dict[int, _Running] = {}
+        self._retiring: dict[int, asyncio.Task[None]] = {}  # cancelled, still disconnecting
         self._session_factory = session_factory
         self._buses: dict[str, SerialBus] = {}
         self._zones: dict[int, str] = {}
@@ -129,9 +131,7 @@ class ModernCommCenter:
         await self._feed()
         sessions = [self._make_session(c) for c in configs if c.enabled]
         await asyncio.gather(*(s.run_once() for s in sessions))
-        await self.backends.heartbeat.beat(
-            self.options.agent_id, self.settings.heartbeat_ttl_seconds, self._info()
-        )
+        await self._beat()
 
     async def _run_forever(self, configs: list[DeviceConfig]) -> None:
         self._reconcile(configs)
@@ -183,15 +183,18 @@ class ModernCommCenter:
             for i, r in self.sessions.items()
             if i not in wanted or wanted[i].fingerprint != r.config.fingerprint
         ]
-        if gone:
-            asyncio.create_task(self._stop_sessions(gone))  # noqa: RUF006 awaited through the tasks it cancels
-            for device_id in gone:
-                running = self.sessions.pop(device_id)
-                logger.info(
-                    "device %s changed or removed; restarting its session", running.config.alias
-                )
+        for device_id in gone:
+            # Cancel now (a task started later would find nothing left to cancel); the old
+            # session must be gone before a new one connects to the same panel.
+            running = self.sessions.pop(device_id)
+            running.task.cancel()
+            self._retiring[device_id] = running.task
+            running.task.add_done_callback(partial(self._retired, device_id))
+            logger.info(
+                "device %s changed or removed; restarting its session", running.config.alias
+            )
         for device_id, config in wanted.items():
-            if device_id not in self.sessions:
+            if device_id not in self.sessions and device_id not in self._retiring:
                 session = self._make_session(config)
                 task = asyncio.create_task(session.run(), name=f"session-{config.alias}")
                 self.sessions[device_id] = _Running(config, session, task)
@@ -220,6 +223,10 @@ class ModernCommCenter:
             metrics=self.metrics,
         )
 
+    def _retired(self, device_id: int, _task: asyncio.Task[None]) -> None:
+        self._retiring.pop(device_id, None)
+        self.status.forget(device_id)
+
     async def _stop_sessions(self, device_ids: list[int]) -> None:
         tasks = []
         for device_id in device_ids:
@@ -228,7 +235,7 @@ class ModernCommCenter:
                 running.task.cancel()
                 tasks.append(running.task)
                 self.status.forget(device_id)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._retiring.values(), return_exceptions=True)
 
     # -- periodic helpers -------------------------------------------------------------------------
     async def _every(self, seconds: float, job: Callable[[], object]) -> None:
@@ -242,6 +249,7 @@ class ModernCommCenter:
             except Exception:  # a helper must not die: log, count, try again next time
                 logger.exception("periodic task %s failed", getattr(job, "__name__", job))
                 self.metrics.unexpected_errors_total.labels("supervisor").inc()
+            raise_if_cancelled()  # redis-py can swallow the stop request (Python 3.11)
             await asyncio.sleep(seconds)
 
     async def _feed(self) -> None:
@@ -251,17 +259,28 @@ class ModernCommCenter:
             device_ids = [c.id for c in configs if c.enabled]
         if not device_ids:
             return
-        for envelope in await self.db.run(pending_envelopes, device_ids):
-            await self.backends.queue.put(envelope)
-        for device_id in device_ids:
-            self.metrics.queue_depth.labels(self._alias(device_id)).set(
-                await self.backends.queue.depth(device_id)
-            )
+        envelopes = await self.db.run(pending_envelopes, device_ids)
+        try:
+            for envelope in envelopes:
+                await self.backends.queue.put(envelope)
+            for device_id in device_ids:
+                self.metrics.queue_depth.labels(self._alias(device_id)).set(
+                    await self.backends.queue.depth(device_id)
+                )
+        except BackendUnavailable as exc:  # an outage, logged once: the rows wait in the DB
+            self.commands.guard.failed(exc)
+            return
+        self.commands.guard.ok()
 
     async def _beat(self) -> None:
-        await self.backends.heartbeat.beat(
-            self.options.agent_id, self.settings.heartbeat_ttl_seconds, self._info()
-        )
+        try:
+            await self.backends.heartbeat.beat(
+                self.options.agent_id, self.settings.heartbeat_ttl_seconds, self._info()
+            )
+        except BackendUnavailable as exc:  # an outage, logged once, not a bug per beat
+            self.status.guard.failed(exc)
+            return
+        self.status.guard.ok()
 
     def _info(self) -> dict[str, object]:
         cycles = sum(r.session.cycles for r in self.sessions.values())
