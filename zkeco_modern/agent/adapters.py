@@ -32,6 +32,7 @@ from .metrics import Metrics
 from .models import CommandStatus, DeviceCommand
 from .ports import Outcome, PendingCommand
 from .returncodes import EXPIRED
+from .schedule import backoff
 
 logger = logging.getLogger("commcenter.commands")
 _REFRESH = 5.0  # seconds between unchanged status refreshes in the backend
@@ -99,13 +100,24 @@ class QueueCommandPort:
         return started
 
     async def finish(self, command: PendingCommand, outcome: Outcome) -> None:
-        won = await self.db.run(
-            persistence.record_command_result,
-            command.command_id,
-            outcome.status,
-            outcome.return_code,
-            outcome.content,
-        )
+        # The outcome must be recorded: through a database outage, retry until it is (the
+        # queue entry stays in flight meanwhile, so a crash still cannot lose the command).
+        delays = backoff(base=0.5, cap=10.0)
+        while True:
+            try:
+                won = await self.db.run(
+                    persistence.record_command_result,
+                    command.command_id,
+                    outcome.status,
+                    outcome.return_code,
+                    outcome.content,
+                )
+                break
+            except DatabaseError as exc:
+                logger.warning(
+                    "outcome of command %s not recorded yet: %s", command.command_id, exc
+                )
+                await asyncio.sleep(next(delays))
         if not won:
             logger.warning("command %s already had an outcome; kept the first", command.command_id)
         await self._ack(command)

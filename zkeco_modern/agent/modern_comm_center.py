@@ -84,7 +84,10 @@ class ModernCommCenter:
             throttle=settings.status_throttle_seconds,
         )
         self.sessions: dict[int, _Running] = {}
-        self._retiring: dict[int, asyncio.Task[None]] = {}  # cancelled, still disconnecting
+        self._retiring: dict[int, asyncio.Task[None]] = {}
+        self._once_ids: list[
+            int
+        ] = []  # the devices of a --once run  # cancelled, still disconnecting
         self._session_factory = session_factory
         self._buses: dict[str, SerialBus] = {}
         self._zones: dict[int, str] = {}
@@ -128,6 +131,7 @@ class ModernCommCenter:
 
     # -- modes ------------------------------------------------------------------------------------
     async def _run_once(self, configs: list[DeviceConfig]) -> None:
+        self._once_ids = [c.id for c in configs if c.enabled]
         await self._feed()
         sessions = [self._make_session(c) for c in configs if c.enabled]
         await asyncio.gather(*(s.run_once() for s in sessions))
@@ -253,10 +257,7 @@ class ModernCommCenter:
             await asyncio.sleep(seconds)
 
     async def _feed(self) -> None:
-        device_ids = list(self.sessions) if not self.options.once else None
-        if device_ids is None:
-            configs = await self._load()
-            device_ids = [c.id for c in configs if c.enabled]
+        device_ids = self._once_ids if self.options.once else list(self.sessions)
         if not device_ids:
             return
         envelopes = await self.db.run(pending_envelopes, device_ids)

@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -49,14 +50,12 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one cycle per panel, then exit")
         parser.add_argument("--agent-id", help="name in the heartbeat (default host-pid)")
 
+    # Checks run in handle(), after logging is set up, so --json-logs covers them too.
+    requires_system_checks = []  # noqa: RUF012 (Django's own attribute, a plain list)
+
     def handle(self, *args: Any, **options: Any) -> None:
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if (
-                type(handler) is logging.StreamHandler
-            ):  # settings' console handler: ours replaces it
-                root.removeHandler(handler)
         configure_logging(json=options["json_logs"], level=options["log_level"])
+        _run_checks()
         settings = _settings(options)
         backend = "redis" if options["redis"] or options["redis_url"] else settings.backend
         try:
@@ -110,6 +109,19 @@ async def _main(center: ModernCommCenter) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     await center.run()
+
+
+def _run_checks() -> None:
+    """Django's system checks, reported through the log; any error stops the start."""
+    failed = []
+    for message in checks.run_checks():
+        level = logging.ERROR if message.is_serious() else logging.WARNING
+        hint = f" ({message.hint})" if message.hint else ""
+        logger.log(level, "system check %s: %s%s", message.id, message.msg, hint)
+        if message.is_serious():
+            failed.append(str(message.id))
+    if failed:
+        raise CommandError(f"system checks failed: {', '.join(failed)}")
 
 
 def _settings(options: dict[str, Any]) -> conf.AgentSettings:
