@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Final, Protocol
 
@@ -34,7 +32,19 @@ class Transport(Protocol):
         """Hold the medium for one request/reply exchange (an RS485 bus is shared)."""
 
 
-@contextlib.asynccontextmanager
-async def no_lock() -> AsyncIterator[None]:
-    """`exclusive()` for links that are not shared."""
-    yield
+class _NoLock:
+    """An async context manager that does nothing (cheaper than a generator-based one)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_LOCK: Final = _NoLock()
+
+
+def no_lock() -> AbstractAsyncContextManager[None]:
+    """`exclusive()` for links that are not shared (one request per exchange on a hot path)."""
+    return _NO_LOCK
