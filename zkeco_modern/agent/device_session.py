@@ -196,7 +196,6 @@ class DeviceSession:
         next_tick = loop.time()
         while True:
             raise_if_cancelled()
-            self._metrics.cycle_lag_seconds.observe(max(0.0, loop.time() - next_tick))
             await self._poll()
             if self._schedule.due(self._clock()):
                 await self.download(new_only=True)
@@ -206,7 +205,12 @@ class DeviceSession:
                 if command is not None:
                     await self._execute(command)
                 return
-            next_tick = max(next_tick + self.settings.interval, loop.time())
+            # Lag: how far this cycle ran past the start of the next one. Measured before the
+            # schedule skips ahead, so a slow cycle shows (measured after, it would read 0).
+            planned = next_tick + self.settings.interval
+            now = loop.time()
+            self._metrics.cycle_lag_seconds.observe(max(0.0, now - planned))
+            next_tick = max(planned, now)
             while (remaining := next_tick - loop.time()) > 0:
                 command = await self._commands.next(self.config.id, timeout=remaining)
                 raise_if_cancelled()

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from django.db import transaction
+
 from zkpull import SerialBus
 
 from . import persistence
@@ -70,10 +72,13 @@ class ModernCommCenter:
         self.metrics = metrics
         self.options = options or RunOptions()
         self.db = DbThread()
+        # A job is one poll's events (often one) or one download batch: bound the queue so the
+        # buffered events stay near buffer_limit; beyond it sessions wait (back-pressure).
         self.writer = PersistenceWriter(
             self._store,
             metrics,
-            max_jobs=max(10, settings.buffer_limit // max(1, settings.batch_size)),
+            max_jobs=max(100, settings.buffer_limit // 10),
+            store_many=self._store_many,
         )
         self.commands = QueueCommandPort(backends.queue, self.db)
         self.status = HeartbeatStatusPort(
@@ -301,28 +306,47 @@ class ModernCommCenter:
 
     # -- persistence ------------------------------------------------------------------------------
     async def _store(self, job: WriteJob) -> int:
-        alias = self._alias(job.device_id)
-        zone = self._zones.get(job.device_id)
-        if job.kind == "events":
-            counts = await self.db.run(
-                persistence.write_events_detailed,
-                job.device_id,
-                job.records,
-                job.source,
-                tz_name=zone,
-                batch_size=self.settings.batch_size,
-            )
-            self.metrics.event_logs.labels(alias, job.source).inc(counts.stored)
-            self.metrics.events_duplicate_total.labels(alias).inc(counts.duplicates)
-            if counts.quarantined:
-                self.metrics.events_quarantined_total.labels(alias, "invalid").inc(
-                    counts.quarantined
-                )
-            return counts.stored
-        lines = lines_from_records(job.records)
-        return await self.db.run(
-            persistence.write_realtime_lines, job.device_id, lines, tz_name=zone
-        )
+        return (await self._store_many([job]))[0]
+
+    async def _store_many(self, jobs: list[WriteJob]) -> list[int]:
+        results = await self.db.run(self._write_jobs, jobs)
+        counts = []
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, persistence.WriteCounts):
+                alias = self._alias(job.device_id)
+                self.metrics.event_logs.labels(alias, job.source).inc(result.stored)
+                self.metrics.events_duplicate_total.labels(alias).inc(result.duplicates)
+                if result.quarantined:
+                    self.metrics.events_quarantined_total.labels(alias, "invalid").inc(
+                        result.quarantined
+                    )
+                counts.append(result.stored)
+            else:
+                counts.append(result)
+        return counts
+
+    def _write_jobs(self, jobs: list[WriteJob]) -> list[persistence.WriteCounts | int]:
+        """All jobs in one transaction (DB thread): a failure rolls them all back, to be retried."""
+        results: list[persistence.WriteCounts | int] = []
+        with transaction.atomic():
+            for job in jobs:
+                zone = self._zones.get(job.device_id)
+                if job.kind == "events":
+                    results.append(
+                        persistence.write_events_detailed(
+                            job.device_id,
+                            job.records,
+                            job.source,
+                            tz_name=zone,
+                            batch_size=self.settings.batch_size,
+                        )
+                    )
+                else:
+                    lines = lines_from_records(job.records)
+                    results.append(
+                        persistence.write_realtime_lines(job.device_id, lines, tz_name=zone)
+                    )
+        return results
 
 
 def _format(values: dict[str, float]) -> str:
