@@ -557,3 +557,20 @@ async def test_a_swallowed_cancellation_still_stops_a_periodic_helper():
     center.db.close()
     assert done, "the helper ran on after its cancellation was swallowed"
     assert task.cancelled()
+
+
+async def test_a_full_ring_triggers_a_catch_up_download(parts):
+    panel = FakePanel(PanelConfig(seed=5, transactions=0), clock=utc_clock)
+    session = parts.session(device_config(), memory_client(panel))
+    downloads = parts.metrics.download_duration_seconds.labels("p1")
+    task = asyncio.create_task(session.run())
+    await wait_for(lambda: session.cycles >= 2, 3.0, "two cycles")
+    assert _count(downloads) == 1  # the one after connecting
+    for n in range(40):  # more than the 30-record ring holds: the oldest 10 drop off it
+        panel.emit(0, door=1, pin=100 + n, card=5000 + n, verify=4, inout=0)
+    cycles = session.cycles
+    await wait_for(lambda: session.cycles >= cycles + 3, 3.0, "three more cycles")
+    await stop(task)
+    assert _count(downloads) == 2  # the catch-up, without waiting for a scheduled hour
+    pins = {e.pin for job in parts.store.jobs if job.kind == "events" for e in job.records}
+    assert {100 + n for n in range(40)} <= pins

@@ -196,8 +196,11 @@ class DeviceSession:
         next_tick = loop.time()
         while True:
             raise_if_cancelled()
-            await self._poll()
-            if self._schedule.due(self._clock()):
+            ring_full = await self._poll()
+            # A full ring may have overflowed (the panel drops its oldest real-time records
+            # when polled too slowly): the transaction table still has them, fetch them now
+            # rather than at the next scheduled hour.
+            if ring_full or self._schedule.due(self._clock()):
                 await self.download(new_only=True)
             self.cycles += 1
             if not forever:
@@ -218,7 +221,8 @@ class DeviceSession:
                     break
                 await self._execute(command)
 
-    async def _poll(self) -> None:
+    async def _poll(self) -> bool:
+        """One real-time poll; True when it brought a whole ring's worth of events."""
         started = time.perf_counter()
         records: list[RtRecord] = []
         try:
@@ -235,7 +239,7 @@ class DeviceSession:
             if not self.driver.connected or self._io_errors >= self.settings.io_error_threshold:
                 raise
             if not records:
-                return
+                return False
         finally:
             self._metrics.poll_duration_seconds.labels(self._label).observe(
                 time.perf_counter() - started
@@ -257,6 +261,7 @@ class DeviceSession:
         if lines:
             self._metrics.rtlog_lines_total.labels(self._label).inc(len(lines))
             await self._writer.submit(WriteJob("realtime", self.config.id, lines))
+        return len(events) >= RT_RING_SIZE
 
     async def download(self, *, new_only: bool) -> int:
         """Pull transactions, store them, then move the panel's pointer: never before."""
