@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from django.db import Error as DatabaseError
-from django.db.models import Q
 from django.utils import timezone
 
 from . import persistence
@@ -159,25 +158,20 @@ def recover_commands(device_ids: Iterable[int]) -> tuple[int, int]:
 
 
 def pending_envelopes(device_ids: Iterable[int]) -> list[CommandEnvelope]:
-    """Pending, unexpired commands of *device_ids* in one query (the feeder's pass)."""
+    """Pending, unexpired commands of *device_ids* as queue envelopes (the feeder's pass)."""
     now = timezone.now()
     persistence.expire_due_commands(now)
-    rows = (
-        DeviceCommand.objects.filter(status=CommandStatus.PENDING, device_id__in=list(device_ids))
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("-immediate", "-priority", "commit_time", "id")
-    )
     return [
         CommandEnvelope(
-            command_id=row.pk,
+            command_id=row.command_id,
             device_id=row.device_id,
             content=row.content,
             immediate=row.immediate,
             priority=row.priority,
-            enqueued_at=row.commit_time.timestamp(),
-            expires_at=row.expires_at.timestamp() if row.expires_at else None,
+            enqueued_at=row.enqueued_at,
+            expires_at=row.expires_at,
         )
-        for row in rows
+        for row in persistence.pending_commands(device_ids, now=now)
     ]
 
 

@@ -26,6 +26,7 @@ from zkpull import (
     SerialBus,
     TransportTimeout,
 )
+from zkpull.client import INFO_PARAMS
 
 from . import grammar
 from .deviceconfig import DeviceConfig
@@ -34,13 +35,7 @@ from .returncodes import DISCONNECTED, UNKNOWN_COMMAND
 
 # What the legacy `check_acpanel_args` reads after every connect (parity §1.3 step 4).
 CAPABILITY_PARAMS: Final = (
-    "~SerialNumber",
-    "FirmVer",
-    "~DeviceName",
-    "LockCount",
-    "ReaderCount",
-    "AuxInCount",
-    "AuxOutCount",
+    *(name for name in INFO_PARAMS if name != "DateTime"),
     "MachineType",
     "~IsOnlyRFMachine",
     "~MaxUserCount",

@@ -214,13 +214,21 @@ def write_realtime_lines(
 
 # -- commands ---------------------------------------------------------------------------------------
 def pending_commands(
-    device_id: int, *, now: datetime | None = None, limit: int | None = None
+    device_id: int | Iterable[int], *, now: datetime | None = None, limit: int | None = None
 ) -> list[QueuedCommand]:
-    """Pending, unexpired commands: immediate first, then higher priority, then oldest."""
+    """Pending, unexpired commands of one device or several, in one query.
+
+    Immediate first, then higher priority, then oldest.
+    """
     _fresh_connection()
     moment = now if now is not None else timezone.now()
+    devices = (
+        {"device_id": device_id}
+        if isinstance(device_id, int)
+        else {"device_id__in": list(device_id)}
+    )
     rows = (
-        DeviceCommand.objects.filter(device_id=device_id, status=CommandStatus.PENDING)
+        DeviceCommand.objects.filter(status=CommandStatus.PENDING, **devices)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=moment))
         .order_by("-immediate", "-priority", "commit_time", "id")
     )
