@@ -1,0 +1,3 @@
+"""Fault-injecting TCP proxy for the reliability tests (no zkpull, no Django)."""
+
+from __future__ import annotations
