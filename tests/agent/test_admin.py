@@ -9,8 +9,10 @@ from django.urls import reverse
 from agent import persistence
 from agent.commands import enqueue
 from agent.crypt import encode_comm_pwd
-from agent.models import CommandStatus, Device, DeviceCommand, DeviceEventLog
+from agent.models import CommandStatus, CommType, Device, DeviceCommand, DeviceEventLog
+from tests.cli.simthread import BackgroundSimulator, free_port
 from zkpull import RtEvent
+from zkpull.simulator import PanelConfig
 
 from .factories import event, local, make_device
 
@@ -143,3 +145,79 @@ def test_cancel_action(admin_client, populated):
     assert response.status_code == 302
     statuses = set(DeviceCommand.objects.values_list("status", flat=True))
     assert statuses == {CommandStatus.CANCELLED, CommandStatus.FAILED}
+
+
+# -- connection test -----------------------------------------------------------------------------
+def _messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def _test_connection(admin_client, *devices):
+    url = reverse("admin:agent_device_changelist")
+    return admin_client.post(
+        url,
+        {"action": "test_connection", "_selected_action": [d.pk for d in devices]},
+        follow=True,
+    )
+
+
+def test_connection_test_reports_the_panel_facts(admin_client):
+    config = PanelConfig(index=3, model="C3-200", password=SECRET, users=0)
+    with BackgroundSimulator([config]) as sim:
+        device = make_device(
+            alias="probe",
+            ipaddress="127.0.0.1",  # loopback only: the factory's default address is not ours
+            ip_port=sim.port(),
+            comm_pwd=encode_comm_pwd(SECRET),
+            acpanel_type=4,
+        )
+        response = _test_connection(admin_client, device)
+        serial = sim.panel().serial
+    assert response.status_code == 200
+    (text,) = _messages(response)
+    assert text.startswith(f"probe: connected to 127.0.0.1:{device.ip_port}; serial {serial}")
+    assert "2 doors" in text
+    assert "WARNING: the panel has 2 doors, the device is set to 4" in text
+    assert SECRET not in text
+
+
+def test_connection_test_reports_typed_errors(admin_client):
+    nobody = make_device(alias="nobody", ipaddress="127.0.0.1", ip_port=free_port())
+    with BackgroundSimulator([PanelConfig(index=4, password=SECRET, users=0)]) as sim:
+        wrong = make_device(
+            alias="wrong-pw",
+            ipaddress="127.0.0.1",
+            ip_port=sim.port(),
+            comm_pwd=encode_comm_pwd("9999"),
+        )
+        response = _test_connection(admin_client, nobody, wrong)
+    texts = _messages(response)
+    assert len(texts) == 2
+    assert texts[0].startswith("nobody: ConnectError")
+    assert "(code -307: " in texts[0]
+    assert texts[1].startswith("wrong-pw: AuthenticationError")
+    assert "9999" not in texts[1]
+    assert SECRET not in texts[1]
+
+
+def test_connection_test_leaves_an_enabled_rs485_bus_to_the_agent(admin_client):
+    device = make_device(
+        alias="bus", comm_type=CommType.RS485, ipaddress=None, com_port=3, com_address=2
+    )
+    (text,) = _messages(_test_connection(admin_client, device))
+    assert text.startswith("bus: not tested: the agent owns the RS485 bus")
+
+
+def test_events_filter_by_alarm_kind_and_event_type(admin_client, populated):
+    persistence.write_events(populated.pk, [event(event_type=102, pin=77)], "rt")
+    url = reverse("admin:agent_deviceeventlog_changelist")
+    alarms = admin_client.get(url, {"kind": "alarm"})
+    assert alarms.status_code == 200
+    assert [e.event_type for e in alarms.context["cl"].result_list] == [102]
+    normal = admin_client.get(url, {"kind": "normal"}).context["cl"].result_list
+    assert {e.event_type for e in normal} == {0}
+    by_type = admin_client.get(url, {"event_type": "102"}).context["cl"].result_list
+    assert len(by_type) == 1
+    lines = admin_client.get(reverse("admin:agent_devicerealtimelog_changelist"), {"q": "1001"})
+    assert lines.status_code == 200
+    assert len(lines.context["cl"].result_list) == 1  # searchable by the line's text

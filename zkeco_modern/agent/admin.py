@@ -1,19 +1,31 @@
-"""Admin: devices (the comm password is write-only), the command queue, read-only logs."""
+"""Admin: devices (write-only comm password, connection test), commands, read-only logs.
+
+The connection test connects with the agent's own driver (`DeviceConfig` ->
+`LegacyDriverAdapter` -> zkpull `PanelClient`), reads the capability options the agent reads
+on connect, disconnects, and reports the facts or the typed error with its legacy code.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Final
 
+from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from zkpull import ZKError
 from zkpull.protocol.constants import MAX_PASSWORD_LENGTH
 
+from . import conf
 from .commands import dedupe_key, enqueue
 from .crypt import encode_comm_pwd
+from .deviceconfig import DeviceConfig
 from .grammar import CommandSyntaxError, parse_command
+from .legacy_driver import LegacyDriverAdapter, return_code_for
 from .models import (
     CommandStatus,
     Device,
@@ -23,6 +35,9 @@ from .models import (
     DeviceStatus,
     QuarantinedRecord,
 )
+from .returncodes import describe_return_code
+
+MAX_CONNECTION_TESTS: Final = 10  # devices per action: each may take a few timeouts
 
 
 class WriteOnlyPasswordField(forms.CharField):
@@ -76,8 +91,10 @@ class DeviceAdmin(admin.ModelAdmin[Device]):
         "acpanel_type",
         "timezone",
         "fw_version",
+        "state",
         "last_connected_at",
     )
+    list_select_related = ("status",)
     list_filter = ("enabled", "comm_type", "device_type", "acpanel_type")
     search_fields = ("alias", "sn", "ipaddress", "device_name")
     readonly_fields = (
@@ -103,7 +120,33 @@ class DeviceAdmin(admin.ModelAdmin[Device]):
         ),
         ("Learned on connect", {"fields": readonly_fields, "classes": ("collapse",)}),
     )
-    actions = ("cancel_pending_commands",)
+    actions = ("test_connection", "cancel_pending_commands")
+
+    @admin.display(description="status")
+    def state(self, obj: Device) -> str:
+        if not obj.enabled:
+            return "disabled"
+        status: DeviceStatus | None = getattr(obj, "status", None)
+        if status is None:
+            return "no status yet"
+        code = status.last_return_code
+        text = f" ({code} {describe_return_code(code)})" if code is not None else ""
+        return ("online" if status.online else "offline") + text
+
+    @admin.action(description="Test the connection (connect, read capabilities, disconnect)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
+        settings = conf.load()
+        devices = list(queryset.order_by("alias")[: MAX_CONNECTION_TESTS + 1])
+        if len(devices) > MAX_CONNECTION_TESTS:
+            self.message_user(
+                request,
+                f"Select at most {MAX_CONNECTION_TESTS} devices per connection test.",
+                messages.WARNING,
+            )
+            return
+        for device in devices:
+            ok, text = connection_test(device, settings)
+            self.message_user(request, text, messages.SUCCESS if ok else messages.ERROR)
 
     @admin.display(description="address")
     def endpoint(self, obj: Device) -> str:
@@ -160,6 +203,7 @@ class DeviceCommandAdmin(admin.ModelAdmin[DeviceCommand]):
         "trans_time",
         "over_time",
         "return_code",
+        "result",
         "attempts",
     )
     list_filter = ("status", "immediate", "device")
@@ -191,6 +235,14 @@ class DeviceCommandAdmin(admin.ModelAdmin[DeviceCommand]):
         obj.dedupe_key = dedupe_key(parse_command(obj.content))
         super().save_model(request, obj, form, change)
 
+    @admin.display(description="result")
+    def result(self, obj: DeviceCommand) -> str:
+        if obj.return_code is None:
+            return ""
+        text = describe_return_code(obj.return_code)
+        detail = obj.return_content.splitlines()[0][:80] if obj.return_content else ""
+        return f"{text}: {detail}" if detail else text
+
     @admin.display(description="content")
     def short_content(self, obj: DeviceCommand) -> str:
         first = obj.content.splitlines()[0] if obj.content else ""
@@ -202,6 +254,61 @@ class DeviceCommandAdmin(admin.ModelAdmin[DeviceCommand]):
             status=CommandStatus.CANCELLED, return_content="cancelled from the admin"
         )
         self.message_user(request, f"{count} pending command(s) cancelled.", messages.SUCCESS)
+
+
+def connection_test(device: Device, settings: conf.AgentSettings) -> tuple[bool, str]:
+    """(ok, message) of one connect / read capabilities / disconnect; never raises for the panel.
+
+    The message names the device and never contains the password.
+    """
+    name = device.alias
+    try:
+        config = DeviceConfig.from_model(device, settings)
+    except ImproperlyConfigured as exc:
+        return False, f"{name}: not tested, the configuration is invalid: {exc}"
+    if config.is_rs485 and device.enabled:
+        # The agent has this bus open; a second master on RS485 garbles both conversations.
+        return False, (
+            f"{name}: not tested: the agent owns the RS485 bus of an enabled device "
+            "(disable the device to test it, or read its status)"
+        )
+    timeout = settings.rs485_timeout_seconds if config.is_rs485 else settings.tcp_timeout_seconds
+
+    async def probe() -> dict[str, object]:
+        adapter = LegacyDriverAdapter.for_device(config, timeout=timeout)
+        try:
+            async with asyncio.timeout(4 * timeout + 2):  # connect + two requests, at most
+                facts = await adapter.connect()
+                await adapter.disconnect()
+                return facts
+        finally:
+            await adapter.close()
+
+    try:
+        facts = async_to_sync(probe)()
+    except ZKError as exc:
+        code = return_code_for(exc)
+        return False, (
+            f"{name}: {type(exc).__name__}: {exc} (code {code}: {describe_return_code(code)})"
+        )
+    except TimeoutError:
+        return False, f"{name}: no complete answer within {4 * timeout + 2:.0f} s"
+    except OSError as exc:  # e.g. the serial device cannot be opened
+        return False, f"{name}: {type(exc).__name__}: {exc}"
+    doors = facts.get("lock_count")
+    warning = ""
+    if isinstance(doors, int) and doors and doors != device.acpanel_type:
+        warning = (
+            f"; WARNING: the panel has {doors} doors, the device is set to {device.acpanel_type}"
+        )
+    return True, (
+        f"{name}: connected to {config.host}:{config.port}"
+        if not config.is_rs485
+        else f"{name}: connected on {config.serial_port} address {config.address}"
+    ) + (
+        f"; serial {facts.get('sn') or '?'}, firmware {facts.get('fw_version') or '?'}, "
+        f"{doors} doors, {facts.get('reader_count')} readers{warning}"
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):
@@ -217,6 +324,24 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class AlarmFilter(admin.SimpleListFilter):
+    """Alarms (event types 100-199) or everything else."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("alarm", "alarms (100-199)"), ("normal", "other events")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        alarms = {"event_type__gte": 100, "event_type__lt": 200}
+        if self.value() == "alarm":
+            return queryset.filter(**alarms)
+        if self.value() == "normal":
+            return queryset.exclude(**alarms)
+        return queryset
 
 
 @admin.register(DeviceEventLog)
@@ -235,7 +360,7 @@ class DeviceEventLogAdmin(ReadOnlyAdmin):
         "source",
         "description",
     )
-    list_filter = ("source", "event_point_type", "state", "device")
+    list_filter = (AlarmFilter, "event_type", "source", "event_point_type", "state", "device")
     search_fields = ("pin", "card_no", "description", "device__alias")
     list_select_related = ("device",)
     date_hierarchy = "time"
@@ -247,8 +372,8 @@ class DeviceEventLogAdmin(ReadOnlyAdmin):
 
 @admin.register(DeviceRealtimeLog)
 class DeviceRealtimeLogAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "seq", "device", "line", "is_status")
-    list_filter = ("is_status", "device")
+    list_display = ("received_at", "seq", "device", "line", "event_type", "is_status")
+    list_filter = ("is_status", AlarmFilter, "event_type", "device")
     search_fields = ("line", "device__alias")
     list_select_related = ("device",)
     date_hierarchy = "received_at"
@@ -269,9 +394,16 @@ class DeviceStatusAdmin(ReadOnlyAdmin):
         "online",
         "last_activity",
         "last_return_code",
+        "return_text",
         "last_op",
         "detail",
         "updated_at",
     )
-    list_filter = ("online",)
+    list_filter = ("online", "last_op")
+    search_fields = ("device__alias", "detail")
     list_select_related = ("device",)
+
+    @admin.display(description="meaning")
+    def return_text(self, obj: DeviceStatus) -> str:
+        code = obj.last_return_code
+        return describe_return_code(code) if code is not None else ""

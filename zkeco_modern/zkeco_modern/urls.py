@@ -1,10 +1,14 @@
-"""URL configuration: the Django admin is the only web UI of the agent."""
+"""URL configuration: the live monitor at the root, the admin, and the health endpoint."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from monitor.views import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("", include("monitor.urls")),
 ]

@@ -1,0 +1,1 @@
+"""The operators' side: the live monitor page, its event stream and the health endpoint."""
