@@ -9,13 +9,18 @@ Plain Python, no Django.
 
 from __future__ import annotations
 
+import socket
 import threading
+from collections import Counter as Tally
+from collections.abc import Iterable
 from importlib import metadata
 from typing import Final
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from .records import QuarantineReason, reason_code
 
 __all__ = ["Metrics", "snapshot", "start_http_server"]
 
@@ -26,6 +31,7 @@ DOWNLOAD_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 BATCH_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 _DEVICE: Final = ("device",)
+HTTP_TIMEOUT: Final = 10.0  # seconds per socket operation of one /metrics connection
 
 
 class Metrics:
@@ -56,7 +62,8 @@ class Metrics:
         )
         self.events_quarantined_total = Counter(
             "commcenter_events_quarantined",
-            "Events that could not be stored as they are (kept aside with a reason).",
+            "Records kept in quarantine instead of stored (reason: time_invalid, "
+            "time_out_of_range, pin_invalid, card_invalid, code_out_of_range, ...).",
             ("device", "reason"),
             registry=r,
         )
@@ -146,6 +153,18 @@ class Metrics:
         """Alias of :attr:`event_logs` (the field-naming rule)."""
         return self.event_logs
 
+    def count_quarantined(self, device: str, reasons: Iterable[str], total: int) -> None:
+        """Count *total* quarantined records of *device* by the code their reason starts with.
+
+        Records without a reason (there should be none) count as ``invalid``.
+        """
+        by_code = Tally(str(reason_code(reason)) for reason in reasons)
+        rest = total - sum(by_code.values())
+        if rest > 0:
+            by_code[str(QuarantineReason.INVALID)] += rest
+        for code, count in by_code.items():
+            self.events_quarantined_total.labels(device, code).inc(count)
+
     def remove_device(self, device: str) -> None:
         """Drop every label set of *device* (the device was removed or renamed)."""
         for metric in self._per_device():
@@ -183,14 +202,40 @@ def snapshot(metrics: Metrics) -> dict[str, float]:
 
 
 def start_http_server(
-    metrics: Metrics, *, port: int, host: str = "127.0.0.1"
+    metrics: Metrics, *, port: int, host: str = "127.0.0.1", timeout: float = HTTP_TIMEOUT
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` on *host*:*port* from a daemon thread (loopback unless told).
 
-    Return the server and its thread; ``server.shutdown()`` stops it. Port 0 picks a free
-    one (``server.server_port``).
+    Each connection gets *timeout* seconds per socket operation, so a client that connects
+    and never sends (or never reads) costs one thread for that long, not forever. Return the
+    server and its thread; ``server.shutdown()`` stops it. Port 0 picks a free one
+    (``server.server_port``).
     """
-    return prometheus_client.start_http_server(port, addr=host, registry=metrics.registry)
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout}")
+    family, address = _family(host, port)
+    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
+    handler = type("MetricsHandler", (_QuietHandler,), {"timeout": timeout})
+    server: WSGIServer = make_server(
+        address, port, make_wsgi_app(metrics.registry), server_class, handler_class=handler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+    return server, thread
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log lines on stderr (scrapes every few seconds would drown the agent's log)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log nothing."""
+
+
+def _family(host: str, port: int) -> tuple[socket.AddressFamily, str]:
+    """The address family and address to bind *host* with (IPv6 hosts need AF_INET6)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = infos[0]
+    return family, str(sockaddr[0])
 
 
 def _sum(metric: Counter | Gauge) -> float:

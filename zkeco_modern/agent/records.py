@@ -12,18 +12,25 @@ conventions, so both sources give identical columns (and so one row under the un
   cancel-alarm (7) and device-start (206) events, whose verify field means something else;
 - trigger_opt: the triggering event of a linkage event (6), else -1;
 - description: the cancel-alarm type (event 7) or the linkage trigger (event 6).
+
+Validation (docs/security.md): a record is an event only if its time is a real date no more
+than `MAX_FUTURE` ahead of the agent's clock and every value fits its column; anything else
+raises `InvalidRecordError` with a `QuarantineReason` (the metric label) and goes to
+`QuarantinedRecord`. Event and verify codes outside zkpull's tables are stored, flagged in
+`description` ("unknown event code 77"): newer firmware adds codes, and losing real events
+would be worse than an unnamed one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import IntEnum
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from zkpull.protocol.codes import describe_event
+from zkpull.protocol.codes import EventType, VerifyMode, describe_event
 from zkpull.protocol.rtlog import DoorStatus, RtEvent, RtRecord
 
 NO_VALUE: Final = "--"  # legacy acc_monitor_log pin / card_no when the panel sent 0
@@ -36,6 +43,15 @@ AUX_EVENTS: Final = frozenset({12, 13, 220, 221})
 AUX_INPUT_EVENTS: Final = frozenset({220, 221})
 # Events whose verify field is not a verify mode (parity doc §1.5).
 _VERIFY_REUSED: Final = frozenset({LINKAGE_EVENT, CANCEL_ALARM_EVENT, 206})
+# Column bounds, portable: PostgreSQL has no unsigned types, so a PositiveSmallIntegerField
+# stops at 32767 and a BigIntegerField at 2**63 - 1; pin and card_no are 20 characters.
+SMALL_MAX: Final = 32767
+BIG_MAX: Final = 2**63 - 1
+NUMBER_TEXT_MAX: Final = 20
+# A panel clock more than this ahead of ours is broken, not early (panels drift by minutes).
+MAX_FUTURE: Final = timedelta(days=366)
+_KNOWN_EVENTS: Final = frozenset(int(code) for code in EventType)
+_KNOWN_VERIFY: Final = frozenset(int(code) for code in VerifyMode)
 _CANCEL_ALARM_TYPES: Final = {
     1: "opened forcefully",
     2: "open time-out",
@@ -53,12 +69,39 @@ class EventPointType(IntEnum):
     AUX = 1
 
 
-class InvalidRecordError(ValueError):
-    """Device input that cannot be stored as an event (it goes to quarantine)."""
+class QuarantineReason(StrEnum):
+    """Why a record was quarantined: the `reason` label of commcenter_events_quarantined."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    TIME_INVALID = "time_invalid"  # not a real date (31 February, before 2000)
+    TIME_OUT_OF_RANGE = "time_out_of_range"  # more than MAX_FUTURE ahead
+    STATUS_RECORD = "status_record"  # a door status record (event 255) is not an event
+    PIN_INVALID = "pin_invalid"  # negative, or longer than the pin column
+    CARD_INVALID = "card_invalid"  # negative, or longer than the card_no column
+    CODE_OUT_OF_RANGE = "code_out_of_range"  # event/verify/inout/door beyond its column
+    INVALID = "invalid"  # anything else (a reason text without a known code)
+
+
+class InvalidRecordError(ValueError):
+    """Device input that cannot be stored as an event (it goes to quarantine).
+
+    `code` is the low-cardinality `QuarantineReason`; `reason` the text stored with the
+    record, which starts with the code ("time_invalid: impossible panel time ...").
+    """
+
+    def __init__(self, reason: str, code: QuarantineReason | None = None) -> None:
+        self.code = code if code is not None else reason_code(reason)
+        text = reason if reason.startswith(f"{self.code}:") else f"{self.code}: {reason}"
+        super().__init__(text)
+        self.reason = text
+
+
+def reason_code(reason: str) -> QuarantineReason:
+    """The `QuarantineReason` a stored reason text starts with (INVALID if none)."""
+    head = reason.split(":", 1)[0]
+    try:
+        return QuarantineReason(head)
+    except ValueError:
+        return QuarantineReason.INVALID
 
 
 class RawEvent(Protocol):
@@ -165,6 +208,8 @@ KEY_FIELDS: Final = (
 class RealtimeLine:
     """One rtlog record as received, for `DeviceRealtimeLog` (status records included).
 
+    Numbers beyond their columns are saturated; `line` keeps the values as sent.
+
     `seq` is the record's position in its poll reply: (received_at, seq) identifies the line,
     so storing the same poll twice (a retry) stores it once.
     """
@@ -191,12 +236,12 @@ class RealtimeLine:
                 seq,
                 record.to_legacy_line(),
                 record.time,
-                record.sensor_raw,
-                record.alarm_raw,
+                _fit(record.sensor_raw, BIG_MAX),
+                _fit(record.alarm_raw, BIG_MAX),
                 0,
                 STATUS_EVENT,
                 0,
-                record.verified,
+                _fit(record.verified, SMALL_MAX),
                 is_status=True,
             )
         return cls(
@@ -204,12 +249,12 @@ class RealtimeLine:
             seq,
             record.to_legacy_line(),
             record.time,
-            record.pin,
-            record.card,
-            record.door,
-            record.event_type,
-            record.inout,
-            record.verified,
+            _fit(record.pin, BIG_MAX),
+            _fit(record.card, BIG_MAX),
+            _fit(record.door, SMALL_MAX),
+            _fit(record.event_type, SMALL_MAX),
+            _fit(record.inout, SMALL_MAX),
+            _fit(record.verified, SMALL_MAX),
             is_status=False,
         )
 
@@ -246,16 +291,34 @@ def event_point(event_type: int, door: int, verified: int) -> tuple[EventPointTy
     return EventPointType.DOOR, door
 
 
-def event_fields(record: RawEvent, zone: ZoneInfo) -> EventFields:
-    """The canonical columns of *record*; raises InvalidRecordError for input that is not an event."""
+def event_fields(record: RawEvent, zone: ZoneInfo, *, now: datetime | None = None) -> EventFields:
+    """The canonical columns of *record*; InvalidRecordError if it is not a storable event.
+
+    Not storable: no real time, a status record, a value that does not fit its column, a
+    time more than MAX_FUTURE after *now* (aware; default the clock). See the module doc.
+    """
     if record.time is None:
-        raise InvalidRecordError(f"impossible panel time (packed value {record.time_raw})")
+        raise InvalidRecordError(
+            f"impossible panel time (packed value {record.time_raw})", QuarantineReason.TIME_INVALID
+        )
     if record.event_type == STATUS_EVENT:
-        raise InvalidRecordError("a door status record (event 255) is not an access event")
+        raise InvalidRecordError(
+            "a door status record (event 255) is not an access event",
+            QuarantineReason.STATUS_RECORD,
+        )
+    _check_columns(record)
+    when = to_utc(record.time, zone)
+    limit = (now if now is not None else datetime.now(UTC)) + MAX_FUTURE
+    if when > limit:
+        raise InvalidRecordError(
+            f"panel time {record.time:%Y-%m-%d %H:%M:%S} is more than {MAX_FUTURE.days} days "
+            "ahead of the agent's clock",
+            QuarantineReason.TIME_OUT_OF_RANGE,
+        )
     point_type, point_id = event_point(record.event_type, record.door, record.verified)
     reused = record.event_type in _VERIFY_REUSED or point_type is EventPointType.AUX
     return EventFields(
-        time=to_utc(record.time, zone),
+        time=when,
         pin=_text(record.pin),
         card_no=_text(record.card),
         verified=OTHER_VERIFY if reused else record.verified,
@@ -264,18 +327,61 @@ def event_fields(record: RawEvent, zone: ZoneInfo) -> EventFields:
         event_point_type=int(point_type),
         event_point_id=point_id,
         trigger_opt=record.verified if record.event_type == LINKAGE_EVENT else NO_TRIGGER,
-        description=_description(record),
+        description=_description(record, verify_is_mode=not reused),
     )
+
+
+def _check_columns(record: RawEvent) -> None:
+    """InvalidRecordError unless pin, card and every code fit the DeviceEventLog columns."""
+    for name, value, code in (
+        ("pin", record.pin, QuarantineReason.PIN_INVALID),
+        ("card", record.card, QuarantineReason.CARD_INVALID),
+    ):
+        if value < 0 or len(str(value)) > NUMBER_TEXT_MAX:
+            raise InvalidRecordError(
+                f"{name} {_short(value)} is not a number of at most {NUMBER_TEXT_MAX} digits", code
+            )
+    for name, value in (
+        ("event type", record.event_type),
+        ("verify mode", record.verified),
+        ("in/out state", record.inout),
+        ("door", record.door),
+    ):
+        if not 0 <= value <= SMALL_MAX:
+            raise InvalidRecordError(
+                f"{name} {_short(value)} is outside 0..{SMALL_MAX}",
+                QuarantineReason.CODE_OUT_OF_RANGE,
+            )
+
+
+def _short(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} digits)"
+
+
+def _fit(value: int, top: int) -> int:
+    """*value* saturated into 0..*top* (DeviceRealtimeLog's number columns).
+
+    They are a convenience: the line text keeps what was sent, and an event that does not
+    fit is quarantined on its way to DeviceEventLog.
+    """
+    return min(max(value, 0), top)
 
 
 def _text(number: int) -> str:
     return NO_VALUE if number == 0 else str(number)
 
 
-def _description(record: RawEvent) -> str:
+def _description(record: RawEvent, *, verify_is_mode: bool) -> str:
     if record.event_type == CANCEL_ALARM_EVENT:
         kind = _CANCEL_ALARM_TYPES.get(record.verified, f"type {record.verified}")
         return f"Cancel alarm: {kind}"
     if record.event_type == LINKAGE_EVENT:
         return f"Linkage rule {record.card} triggered by {describe_event(record.verified)} ({record.verified})"
-    return ""
+    # Flag codes zkpull does not know (newer firmware): stored, but visibly unexplained.
+    flags = []
+    if record.event_type not in _KNOWN_EVENTS:
+        flags.append(f"unknown event code {record.event_type}")
+    if verify_is_mode and record.verified not in _KNOWN_VERIFY:
+        flags.append(f"unknown verify mode {record.verified}")
+    return "; ".join(flags).capitalize()

@@ -6,6 +6,7 @@ implementation; everything else depends on the ``CommandQueue`` / ``Heartbeat`` 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from .base import (
     Heartbeat,
 )
 from .memory import MemoryCommandQueue, MemoryHeartbeat
-from .redis import DEFAULT_PREFIX, RedisHeartbeat, RedisQueue
+from .redis import DEFAULT_PREFIX, RedisHeartbeat, RedisQueue, check_redis_url, plaintext_remote
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -32,7 +33,10 @@ __all__ = [
     "RedisHeartbeat",
     "RedisQueue",
     "build_backends",
+    "check_redis_url",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +64,24 @@ def build_backends(
     """Build the backends of *kind*; ``redis`` needs *url* (``redis://`` or ``rediss://``).
 
     Nothing connects here: Redis problems show up as ``BackendUnavailable`` on first use.
-    *redis_options* go to ``redis.asyncio.Redis.from_url``. Raise ValueError on bad input.
+    TLS files and options come as redis-py URL options (``?ssl_ca_certs=...``, see
+    ``check_redis_url``); *redis_options* go to ``redis.asyncio.Redis.from_url``. Raise
+    ValueError on bad input (the message never contains the URL). A plain-text ``redis://``
+    URL to a host other than this machine logs one warning.
     """
     if kind == "memory":
         return Backends(MemoryCommandQueue(), MemoryHeartbeat())
     if kind == "redis":
         if not url:
             raise ValueError("the redis backend needs a URL (redis://host:6379/0)")
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+        check_redis_url(url)
+        where = plaintext_remote(url)
+        if where is not None:  # once per build, i.e. once at agent start
+            logger.warning(
+                "Redis URL %s is plain text to a non-local host: credentials and commands "
+                "cross the network unencrypted; use rediss:// (TLS)",
+                where,
+            )
         return Backends(
             RedisQueue.from_url(url, prefix=prefix, **redis_options),
             RedisHeartbeat.from_url(url, prefix=prefix, **redis_options),

@@ -26,28 +26,112 @@ standalone Redis (or a primary with replicas), not Redis Cluster.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Final, cast
+from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import (
+    URL_QUERY_ARGUMENT_PARSERS,
+    SSLConnection,
+    UnixDomainSocketConnection,
+    parse_url,
+)
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationWrongNumberOfArgsError, NoPermissionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .base import BackendUnavailable, CommandEnvelope, DeviceStatusRecord
 
-__all__ = ["DEFAULT_PREFIX", "RedisHeartbeat", "RedisQueue"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "RedisHeartbeat",
+    "RedisQueue",
+    "check_redis_url",
+    "plaintext_remote",
+]
 
 DEFAULT_PREFIX: Final = "commcenter:"
 _SIGNAL_CAP: Final = 16  # wake-up tokens kept at most; surplus wake-ups are harmless
 _ORPHAN_STATUS_TTL_MS: Final = 300_000  # status written by an agent that has not beaten yet
 _CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:@/\s]*):(?P<secret>[^@/\s]+)@")
+# URL query options: redis-py's own parsers, plus the TLS keywords of SSLConnection, which
+# redis-py passes through as text. Anything else would only fail at the first connect.
+_URL_OPTIONS: Final = frozenset(URL_QUERY_ARGUMENT_PARSERS) | {
+    "client_name",
+    "username",
+    "password",
+}
+_TLS_FILES: Final = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+_TLS_OPTIONS: Final = frozenset(
+    {*_TLS_FILES, "ssl_ca_path", "ssl_cert_reqs", "ssl_ciphers"}
+    | {name for name in URL_QUERY_ARGUMENT_PARSERS if name.startswith("ssl_")}
+)
+_CERT_REQS: Final = frozenset({"none", "optional", "required"})
+_LOCAL_NAMES: Final = frozenset({"localhost", "ip6-localhost"})
+_DENIED: Final = (
+    RedisConnectionError,  # includes AuthenticationError (WRONGPASS, NOAUTH)
+    RedisTimeoutError,
+    NoPermissionError,
+    AuthenticationWrongNumberOfArgsError,
+    OSError,  # includes ssl.SSLError
+)
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ValueError unless *url* is a Redis URL the backends can use; never echo it.
+
+    Checked: the scheme, redis-py's parse, the query options (TLS ones only on
+    ``rediss://``), that TLS files exist and ``ssl_cert_reqs`` is none/optional/required.
+    """
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+    try:
+        parse_url(url)
+        query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    except ValueError as exc:
+        raise ValueError(f"not a valid Redis URL ({_masked(str(exc))})") from None
+    tls = url.startswith("rediss://")
+    for name, values in query.items():
+        value = values[-1] if values else ""
+        if name in _TLS_OPTIONS:
+            if not tls:
+                raise ValueError(f"the Redis URL option {name!r} needs a rediss:// URL")
+        elif name not in _URL_OPTIONS:
+            known = ", ".join(sorted(_URL_OPTIONS | _TLS_OPTIONS))
+            raise ValueError(f"unknown Redis URL option {name!r} (known: {known})")
+        if name in _TLS_FILES and not Path(value).is_file():
+            raise ValueError(f"Redis URL option {name}: no such file {value!r}")
+        if name == "ssl_cert_reqs" and value.lower() not in _CERT_REQS:
+            raise ValueError(f"ssl_cert_reqs must be none, optional or required, got {value!r}")
+
+
+def plaintext_remote(url: str) -> str | None:
+    """Where *url* points (no password) if it is plain-text ``redis://`` to a non-local host."""
+    if not url.startswith("redis://"):
+        return None
+    host = (urlsplit(url).hostname or "localhost").lower()
+    if host in _LOCAL_NAMES:
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return _masked(url.split("?", 1)[0])
+
+
+def _masked(text: str, secret: str | None = None) -> str:
+    text = _CREDENTIALS.sub(r"\g<head>:***@", text)
+    return text.replace(secret, "***") if secret else text
 
 
 class _RedisBackend:
@@ -82,8 +166,11 @@ class _RedisBackend:
     async def _mapped(self, what: str) -> AsyncIterator[None]:
         try:
             yield
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            reason = _CREDENTIALS.sub(r"\g<head>:***@", str(exc)) or type(exc).__name__
+        except _DENIED as exc:
+            # NOPERM (the ACL user may not touch these keys) is a configuration problem, but
+            # the agent's reaction is the same: back off and retry until the ACL is fixed.
+            secret = self._redis.connection_pool.connection_kwargs.get("password")
+            reason = _masked(str(exc), secret) or type(exc).__name__
             raise BackendUnavailable(
                 f"Redis at {self._where} failed during {what}: {reason}"
             ) from exc
