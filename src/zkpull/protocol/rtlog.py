@@ -148,10 +148,8 @@ def _decode_kv_line(line: str) -> RtRecord:
             raise MessageError(f"key/value RTLOG field {item!r} is not key=value")
         fields[key.strip()] = value.strip()
     try:
-        parsed = datetime.strptime(fields["time"], "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007  # panel local time
-        # Before the panel epoch is as impossible as 31 February: keep the record, time None.
-        when: datetime | None = parsed if parsed.year >= 2000 else None
-        raw = encode_time(parsed) if when is not None else 0
+        when = _kv_time(fields["time"])
+        raw = encode_time(when) if when is not None else 0
         if "sensor" in fields:
             sensor = int(fields["sensor"], 16)  # 2 bits per door, door 1 lowest
             alarm = int(fields.get("alarm", "0"), 16)
@@ -178,6 +176,19 @@ def _decode_kv_line(line: str) -> RtRecord:
         )
     except (KeyError, ValueError) as exc:
         raise MessageError(f"bad key/value RTLOG record {line!r}: {exc}") from exc
+
+
+def _kv_time(text: str) -> datetime | None:
+    """The panel-local time of a text record; None when impossible (31 February, before 2000).
+
+    An impossible time must not sink the whole reply: the panel has already dropped these
+    records from its ring, so the record is kept (time None) for the agent to quarantine.
+    """
+    try:
+        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007  # panel local time
+    except ValueError:
+        return None
+    return parsed if parsed.year >= 2000 else None
 
 
 def _time_or_none(raw: int) -> datetime | None:
