@@ -410,6 +410,20 @@ async def test_expired_command_is_recorded_and_not_run(parts):
     assert not panel.doors.door_unlocked(1)
 
 
+async def test_option_get_never_stores_the_panels_comm_password(parts):
+    panel = FakePanel(PanelConfig(password="s3cr3t"), clock=utc_clock)  # noqa: S106 simulated
+    parts.commands = FakeCommands(pending(8, "OPTION GET LockCount,ComPwd"))
+    session = parts.session(device_config(password="s3cr3t"), memory_client(panel, "s3cr3t"))  # noqa: S106
+    async with asyncio.timeout(3):
+        await session.run_once()
+    [(command_id, outcome)] = parts.commands.finished
+    assert command_id == 8
+    assert outcome.status == "done"
+    assert "LockCount=4" in outcome.content
+    assert "s3cr3t" not in outcome.content
+    assert "ComPwd=***" in outcome.content
+
+
 async def test_commands_run_between_polls_without_waiting_for_a_tick(parts):
     panel = FakePanel(PanelConfig(model="C3-200"), clock=utc_clock)
     slow = dataclasses.replace(FAST, interval=5.0)

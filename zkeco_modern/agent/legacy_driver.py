@@ -30,6 +30,7 @@ from zkpull.client import INFO_PARAMS
 
 from . import grammar
 from .deviceconfig import DeviceConfig
+from .logs import redact_text
 from .ports import Outcome
 from .returncodes import DISCONNECTED, UNKNOWN_COMMAND
 
@@ -189,7 +190,8 @@ class LegacyDriverAdapter:
                 return 0, ""
             case grammar.OptionGet(names=names):
                 found = await client.get_params(names)
-                return 0, ",".join(f"{k}={v}" for k, v in found.items())
+                # The reply is stored and shown in the admin: never keep the panel's ComPwd there.
+                return 0, redact_text(",".join(f"{k}={v}" for k, v in found.items()))
             case grammar.DataUpdate(table=table, rows=rows):
                 await client.set_data(table, rows)
                 return len(rows), ""
