@@ -110,7 +110,7 @@ def _download_persist(
             walls,
             target=target,
             met=met,
-            note=f"agent write path: WriteJobs of {BATCH} -> PersistenceWriter -> DbThread -> write_events_detailed(batch_size={BATCH}); pull finished after a median {sorted(s['pulled_at'] for s in samples)[len(samples) // 2]:.2f} s",
+            note=f"agent write path: WriteJobs of {BATCH} -> PersistenceWriter (the jobs queued meanwhile in one transaction, as ModernCommCenter) -> DbThread -> write_events_detailed(batch_size={BATCH}), stored while the next rows are read; pull finished after a median {sorted(s['pulled_at'] for s in samples)[len(samples) // 2]:.2f} s",
         )
     )
     results.add(

@@ -94,7 +94,7 @@ def _small_jobs(results: Results, reps: int, folder: Path, pg_error: str | None)
                 f"write_events_detailed calls/s into {title}, one event each (the rt path)",
                 "calls/s",
                 [SMALL_JOBS / s["wall"] for s in done["samples"]],
-                note="each call: close_old_connections (CONN_MAX_AGE 0: a new connection), the device zone query, the existing-keys query, insert, commit",
+                note="each call: the connection health check (CONN_HEALTH_CHECKS), the device zone query, one INSERT ... ON CONFLICT DO NOTHING, commit",
             )
         )
 
@@ -113,9 +113,9 @@ def _what_if(results: Results, count: int, batch: int, reps: int, url: str) -> N
         Figure(
             f"persist.postgres_{batch}_copy_whatif_events_per_s",
             "persistence",
-            f"what-if, not the agent: event_fields() + COPY + ON CONFLICT, batches of {batch}",
+            f"reference, not the agent: event_fields() + text COPY + ON CONFLICT, batches of {batch}",
             "events/s",
             [count / s["wall"] for s in samples],
-            note=f"bench.worker.persist_copy; client CPU {sorted(s['cpu'] for s in samples)[len(samples) // 2] / count * 1e6:.0f} µs/event",
+            note=f"bench.worker.persist_copy (the agent now does this itself, in binary COPY through a staging table); client CPU {sorted(s['cpu'] for s in samples)[len(samples) // 2] / count * 1e6:.0f} µs/event",
         )
     )

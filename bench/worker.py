@@ -337,11 +337,15 @@ def download_persist(args: dict[str, Any]) -> dict[str, Any]:
     """Pull the table and store it through the agent's writer, as DeviceSession.download does.
 
     Same pieces as the agent: PanelClient.iter_transactions, WriteJobs of `batch` records
-    submitted to a PersistenceWriter (bounded queue, one task), stored on the agent's DbThread
-    by persistence.write_events_detailed(batch_size=batch). The full table is read
-    (new_only=False) so that every repetition reads the same 100,000 rows.
+    submitted to a PersistenceWriter (bounded queue, one task; the jobs that queued up while
+    one was stored go in one transaction, as ModernCommCenter._write_jobs does), stored on the
+    agent's DbThread by persistence.write_events_detailed(batch_size=batch) while the next rows
+    are read. The full table is read (new_only=False) so that every repetition reads the same
+    100,000 rows. `"merge": false` stores each job in its own transaction instead.
     """
     _django()
+    from django.db import transaction  # noqa: PLC0415
+
     from agent import persistence  # noqa: PLC0415
     from agent.dbthread import DbThread  # noqa: PLC0415
     from agent.metrics import Metrics  # noqa: PLC0415
@@ -365,7 +369,25 @@ def download_persist(args: dict[str, Any]) -> dict[str, Any]:
             )
             return counts.stored
 
-        writer = PersistenceWriter(store, Metrics(), max_jobs=max(10, 100_000 // batch))
+        def store_all(jobs: list[WriteJob]) -> list[int]:
+            # As ModernCommCenter._write_jobs: the jobs that queued up, one transaction.
+            with transaction.atomic():
+                return [
+                    persistence.write_events_detailed(
+                        job.device_id, job.records, job.source, tz_name="UTC", batch_size=batch
+                    ).stored
+                    for job in jobs
+                ]
+
+        async def store_many(jobs: list[WriteJob]) -> list[int]:
+            return await db.run(store_all, jobs)
+
+        writer = PersistenceWriter(
+            store,
+            Metrics(),
+            max_jobs=max(10, 100_000 // batch),
+            store_many=store_many if args.get("merge", True) else None,
+        )
         writer_task = asyncio.create_task(writer.run())
         client = PanelClient.tcp(HOST, args["port"], timeout=30.0)
         wall0, cpu0 = time.perf_counter(), time.process_time()

@@ -31,6 +31,8 @@ class _Link(asyncio.Protocol):
         self.error: BaseException | None = None
         self.paused_reading = False
         self.waiter: asyncio.Future[None] | None = None  # a read waiting for bytes
+        self.deadline = 0.0  # loop time by which the waiting read must have its bytes
+        self.timer: asyncio.TimerHandle | None = None  # see `arm_timeout`
         self.drain: asyncio.Future[None] | None = None  # a write waiting for buffer space
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -73,6 +75,37 @@ class _Link(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def arm_timeout(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make the waiting read fail at *deadline* (loop time).
+
+        One timer serves many reads: it is re-armed only when it fires early, and left to
+        lapse when no read is waiting. A timer per read (armed, then cancelled a millisecond
+        later) was a tenth of the agent's CPU at 1,000 panels: its creation, the heap
+        pushes and pops of the cancelled ones.
+        """
+        self.deadline = deadline
+        timer = self.timer
+        if timer is not None and timer.when() <= deadline:
+            return
+        if timer is not None:  # the timeout was shortened meanwhile
+            timer.cancel()
+        self.timer = loop.call_at(deadline, self._check_timeout, loop)
+
+    def disarm(self) -> None:
+        timer, self.timer = self.timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _check_timeout(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # no read waiting: the next one arms a new timer
+        if loop.time() >= self.deadline:
+            waiter.set_exception(TimeoutError())
+        else:
+            self.timer = loop.call_at(self.deadline, self._check_timeout, loop)
+
     def _wake_reader(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -82,11 +115,6 @@ class _Link(asyncio.Protocol):
         drain, self.drain = self.drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)
-
-
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
 
 
 class TcpTransport:
@@ -99,6 +127,9 @@ class TcpTransport:
             raise ValueError("timeout must be positive")
         self.host, self.port, self.timeout = host, port, timeout
         self._link: _Link | None = None
+        # The loop of open(): asyncio.get_running_loop() makes a getpid() system call on
+        # Python 3.11, once per waiting read otherwise.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<TcpTransport {self.host}:{self.port}>"
@@ -119,7 +150,7 @@ class TcpTransport:
             raise ConnectError(f"{self}: no connection within {self.timeout}s") from exc
         except OSError as exc:
             raise ConnectError(f"{self}: {exc.strerror or exc}") from exc
-        self._link = link
+        self._link, self._loop = link, loop
 
     async def read_exactly(self, size: int) -> bytes:
         link = self._link
@@ -128,7 +159,7 @@ class TcpTransport:
         buffer = link.buffer
         if len(buffer) >= size:  # the common case for all but the first read of a reply
             return link.take(size)
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         while len(buffer) < size:
             if link.error is not None:
@@ -139,13 +170,12 @@ class TcpTransport:
                     f"{self}: closed after {len(partial)} of {size} bytes"
                 ) from asyncio.IncompleteReadError(partial, size)
             waiter = link.waiter = loop.create_future()
-            timer = loop.call_at(deadline, _expire, waiter)
+            link.arm_timeout(loop, deadline)
             try:
                 await waiter
             except TimeoutError as exc:
                 raise TransportTimeout(f"{self}: no data within {self.timeout}s") from exc
             finally:
-                timer.cancel()
                 link.waiter = None
         return link.take(size)
 
@@ -168,6 +198,7 @@ class TcpTransport:
         link, self._link = self._link, None
         if link is None or link.transport is None:
             return
+        link.disarm()
         link.transport.close()
         try:
             async with asyncio.timeout(1.0):
