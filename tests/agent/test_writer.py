@@ -56,3 +56,19 @@ async def test_a_failing_job_is_isolated_and_database_errors_are_retried() -> No
     with pytest.raises(LookupError):
         bad.done.result()
     assert metrics.persistence_retries_total._value.get() == 2
+
+
+async def test_a_submit_cancelled_while_the_queue_is_full_is_not_counted_as_buffered() -> None:
+    async def one(job: WriteJob) -> int:
+        return len(job.records)
+
+    metrics = Metrics()
+    writer = PersistenceWriter(one, metrics, max_jobs=1)
+    await writer.submit(WriteJob("events", 1, [object()] * 2))
+    waiting = asyncio.create_task(writer.submit(WriteJob("events", 1, [object()] * 5)))
+    await asyncio.sleep(0.01)
+    assert metrics.persistence_buffered_events._value.get() == 7  # the waiting job counts
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert metrics.persistence_buffered_events._value.get() == 2

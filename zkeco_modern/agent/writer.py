@@ -38,6 +38,9 @@ class WriteJob:
 
 Store = Callable[[WriteJob], Awaitable[int]]
 StoreMany = Callable[[list[WriteJob]], Awaitable[list[int]]]  # all jobs in one transaction
+# Called with the jobs of each committed transaction, on the event loop: must not block or
+# raise (an exception is logged and counted, never retried). The legacy writer nudges on it.
+AfterStored = Callable[[Sequence[WriteJob]], None]
 
 
 class PersistenceWriter:
@@ -62,12 +65,18 @@ class PersistenceWriter:
         self._retry_base, self._retry_cap = retry_base, retry_cap
         self._buffered = 0
         self.outage = False
+        self.after_stored: list[AfterStored] = []  # hooks run after every commit
 
     async def submit(self, job: WriteJob) -> WriteJob:
         """Queue *job* (waits while the queue is full); await `job.done` to know it is stored."""
         self._buffered += len(job.records)
         self._metrics.persistence_buffered_events.set(self._buffered)
-        await self._queue.put(job)
+        try:
+            await self._queue.put(job)
+        except BaseException:  # cancelled while the queue was full: the job was never queued
+            self._buffered -= len(job.records)
+            self._metrics.persistence_buffered_events.set(self._buffered)
+            raise
         return job
 
     async def write(self, job: WriteJob) -> int:
@@ -126,7 +135,16 @@ class PersistenceWriter:
             for job, count in zip(jobs, stored, strict=True):
                 if not job.done.done():
                     job.done.set_result(count)
+            self._run_after_stored(jobs)
             return
+
+    def _run_after_stored(self, jobs: Sequence[WriteJob]) -> None:
+        for hook in self.after_stored:
+            try:
+                hook(jobs)
+            except Exception:  # a hook's bug must not stop or repeat our own writes
+                logger.exception("after-stored hook %r failed", hook)
+                self._metrics.unexpected_errors_total.labels("persistence").inc()
 
     async def _store_jobs(self, jobs: list[WriteJob]) -> list[int]:
         if self._store_many is not None and len(jobs) > 1:
