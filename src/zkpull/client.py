@@ -34,6 +34,7 @@ from .protocol.constants import (
 )
 from .protocol.errors import (
     AuthenticationError,
+    ConnectionClosed,
     DeviceError,
     MessageError,
     ProtocolError,
@@ -462,6 +463,11 @@ class PanelClient:
     async def _exchange_request(self, command: int, payload: bytes) -> Response:
         async with self._lock:
             if not self.connected:
+                if self._session.state is SessionState.CONNECTED:
+                    # Logged in, but the peer closed the link since the last exchange (a
+                    # reset, a reboot): a link failure like any other, not a caller's bug.
+                    await self.close()
+                    raise ConnectionClosed(f"{self.transport!r}: closed by the peer")
                 raise RuntimeError("not connected: call connect() first")
             return await self._exchange_locked(self._session.request(command, payload))
 

@@ -122,10 +122,19 @@ class QueueCommandPort:
         await self._ack(command)
 
     async def retry_later(self, command: PendingCommand) -> None:
-        # Back to pending in the DB; the feeder queues it again on its next pass.
-        await self.db.run(
-            persistence.release_command, command.command_id, -2, "link failed; will retry"
-        )
+        # Back to pending in the DB; the feeder queues it again on its next pass. Through a
+        # database outage, retry: left "running", the command would have no outcome until
+        # the next agent start.
+        delays = backoff(base=0.5, cap=10.0)
+        while True:
+            try:
+                await self.db.run(
+                    persistence.release_command, command.command_id, -2, "link failed; will retry"
+                )
+                break
+            except DatabaseError as exc:
+                logger.warning("command %s not released yet: %s", command.command_id, exc)
+                await asyncio.sleep(next(delays))
         await self._ack(command)
 
     async def _ack(self, command: PendingCommand) -> None:
@@ -200,6 +209,8 @@ class HeartbeatStatusPort:
         self._written_at: dict[int, float] = {}
         self._activity: dict[int, float] = {}
         self.guard = BackendGuard("heartbeat")
+        # The DB status row is a mirror: an outage must not stop the panel being served.
+        self.db_guard = BackendGuard("database (device status)")
 
     async def update(
         self, device_id: int, *, online: bool, return_code: int, op: str, detail: str = ""
@@ -232,19 +243,27 @@ class HeartbeatStatusPort:
             self._db_state.get(device_id) != key
             or now - self._written_at.get(device_id, 0) >= self.throttle
         ):
+            try:
+                await self.db.run(
+                    persistence.save_device_status,
+                    device_id,
+                    online=online,
+                    return_code=return_code,
+                    op=op,
+                    detail=detail,
+                    last_activity=datetime.fromtimestamp(activity, UTC) if activity else None,
+                )
+            except DatabaseError as exc:
+                self.db_guard.failed(exc)  # written again on the next update
+                return
+            self.db_guard.ok()
             self._db_state[device_id], self._written_at[device_id] = key, now
-            await self.db.run(
-                persistence.save_device_status,
-                device_id,
-                online=online,
-                return_code=return_code,
-                op=op,
-                detail=detail,
-                last_activity=datetime.fromtimestamp(activity, UTC) if activity else None,
-            )
 
     async def save_facts(self, device_id: int, facts: Mapping[str, object]) -> None:
-        await self.db.run(persistence.save_device_facts, device_id, facts)
+        try:
+            await self.db.run(persistence.save_device_facts, device_id, facts)
+        except DatabaseError as exc:
+            self.db_guard.failed(exc)  # read and saved again on the next connect
 
     async def disable(self, device_id: int, reason: str) -> None:
         logger.error("device %s disabled: %s", device_id, reason)

@@ -80,7 +80,7 @@ def enqueue(
                 return _merge(existing, immediate, priority, expires_at)
             try:
                 with transaction.atomic():
-                    return DeviceCommand.objects.create(
+                    row = DeviceCommand.objects.create(
                         device_id=device_id,
                         content=content,
                         immediate=immediate,
@@ -91,6 +91,8 @@ def enqueue(
                     )
             except IntegrityError:
                 continue  # another process created the same pending command just now
+            _publish_when_committed(row, settings)
+            return row
     raise IntegrityError(f"could not enqueue {content!r} for device {device_id}: lost three races")
 
 
@@ -103,6 +105,15 @@ def cancel_pending(device: Device | int, *, now: datetime | None = None) -> int:
         over_time=moment,
         return_content="cancelled before it ran",
     )
+
+
+def _publish_when_committed(row: DeviceCommand, settings: conf.AgentSettings | None) -> None:
+    """Cluster mode: put the new command on its shard stream once the row is committed."""
+    agent = settings if settings is not None else conf.load()
+    if agent.cluster:
+        from .cluster.publish import publish_command  # noqa: PLC0415 (Redis only when clustered)
+
+        transaction.on_commit(lambda: publish_command(row, agent))
 
 
 def _device_id(device: Device | int) -> int:

@@ -9,12 +9,15 @@ them one by one for the system checks (agent.E001..E003).
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from .backends.redis import check_redis_url
 
 BACKENDS: Final = ("memory", "redis")
 _REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
@@ -44,6 +47,10 @@ class AgentSettings:
     serial_port_pattern: str = "/dev/ttyS{n_minus_1}"
     serial_ports: tuple[tuple[int, str], ...] = ()  # (COM number, path), sorted
     agent_id: str = "commcenter"
+    # Scale-out (agent.cluster): several agents share the fleet through Redis shard leases.
+    cluster: bool = False
+    cluster_shards: int = 64  # every agent of one Redis must use the same number
+    cluster_lease_seconds: float = 15.0  # lease TTL; renewed every 1/5, self-fenced at 1/2
 
     def serial_port_path(self, com_port: int) -> str:
         """The device path of legacy `COM<com_port>`: explicit mapping first, then the pattern."""
@@ -178,17 +185,30 @@ def _redis_url(value: object) -> str:
     if not text.startswith(_REDIS_SCHEMES):
         # Never echo the URL: it may carry a password.
         raise ValueError(f"must start with {', '.join(_REDIS_SCHEMES)}")
+    check_redis_url(text)  # options, TLS files; its messages never echo the URL either
     return text
+
+
+# A placeholder's format spec may pad the number ("{n:02}"), nothing more: a width like
+# "{n:>999999999}" would build a gigabyte string, "{n[0]}" or "{n.real}" reach into the int.
+_PLACEHOLDERS: Final = frozenset({"n", "n_minus_1"})
+_PAD_SPEC = re.compile(r"0?[1-9]?d?", re.ASCII)
 
 
 def _pattern(value: object) -> str:
     text = _text(value)
     try:
-        text.format(n=1, n_minus_1=0)
-    except (AttributeError, KeyError, IndexError, ValueError) as exc:
-        raise ValueError(
-            f"{text!r} may only use the placeholders {{n}} and {{n_minus_1}} ({exc})"
-        ) from None
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid pattern ({exc})") from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue  # literal text only
+        if name not in _PLACEHOLDERS or conversion or not _PAD_SPEC.fullmatch(spec or ""):
+            raise ValueError(
+                f"{text!r} may only use the placeholders {{n}} and {{n_minus_1}}, "
+                "optionally zero-padded as {n:02}"
+            )
     return text
 
 
@@ -215,6 +235,30 @@ def _serial_ports(value: object) -> tuple[tuple[int, str], ...]:
             raise ValueError(f"COM number {com} is not 1..254")
         result[com] = _text(path)
     return tuple(sorted(result.items()))
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _shards(value: object) -> int:
+    number = _integer(value)
+    if not 1 <= number <= 4096:
+        raise ValueError(f"must be an integer 1..4096, got {value!r}")
+    return number
+
+
+def _lease(value: object) -> float:
+    seconds = _seconds(value)
+    if not 2.0 <= seconds <= 600.0:
+        raise ValueError(f"must be 2..600 seconds, got {value!r}")
+    return seconds
 
 
 def _agent_id(value: object) -> str:
@@ -245,4 +289,7 @@ _PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "serial_port_pattern": _pattern,
     "serial_ports": _serial_ports,
     "agent_id": _agent_id,
+    "cluster": _flag,
+    "cluster_shards": _shards,
+    "cluster_lease_seconds": _lease,
 }

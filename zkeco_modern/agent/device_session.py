@@ -108,6 +108,9 @@ class DeviceSession:
         self._door_state: tuple[object, ...] | None = None
         self._label = config.alias
         self.cycles = 0
+        # A failed poll may have lost a reply the panel had already taken out of its ring:
+        # those events are only in its transaction table now, so download at the next cycle.
+        self._catch_up = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -200,7 +203,9 @@ class DeviceSession:
             # A full ring may have overflowed (the panel drops its oldest real-time records
             # when polled too slowly): the transaction table still has them, fetch them now
             # rather than at the next scheduled hour.
-            if ring_full or self._schedule.due(self._clock()):
+            # Likewise after a failed poll, once the panel answers again (_io_errors back to 0).
+            catch_up = self._catch_up and self._io_errors == 0
+            if ring_full or catch_up or self._schedule.due(self._clock()):
                 await self.download(new_only=True)
             self.cycles += 1
             if not forever:
@@ -235,6 +240,7 @@ class DeviceSession:
                     break
         except (DeviceError, TransportError) as exc:
             self._io_errors += 1
+            self._catch_up = True
             await self._set_offline(return_code_for(exc), "REAL_LOG", str(exc))
             if not self.driver.connected or self._io_errors >= self.settings.io_error_threshold:
                 raise
@@ -267,6 +273,8 @@ class DeviceSession:
         """Pull transactions, store them, then move the panel's pointer: never before."""
         await self._status.update(self.config.id, online=True, return_code=1000, op="DOWN_NEWLOG")
         started = time.perf_counter()
+        if new_only:
+            self._catch_up = False  # this download reads everything not yet committed
         jobs: list[WriteJob] = []
         batch: list[RtEvent] = []
         async for event in self.driver.iter_transactions(new_only=new_only):
@@ -301,7 +309,9 @@ class DeviceSession:
             return
         try:
             outcome = await self.driver.execute(command.content, download=self.download)
-        except TransportError as exc:
+        except (TransportError, ProtocolError) as exc:
+            # A corrupted reply is as inconclusive as a lost one: retry what is harmless to
+            # repeat, record the rest as failed (it may or may not have run on the panel).
             if (
                 self.driver.is_idempotent(command.content)
                 and command.attempts + 1 < self.settings.command_retries
@@ -309,6 +319,11 @@ class DeviceSession:
                 await self._commands.retry_later(command)
             else:
                 await self._finish(command, Outcome("failed", return_code_for(exc), str(exc)))
+            raise
+        except Exception as exc:
+            # Whatever went wrong, the command already started must get its one outcome;
+            # left "running" it would wait for the next agent start.
+            await self._finish(command, Outcome("failed", DISCONNECTED, f"internal error: {exc}"))
             raise
         await self._finish(command, outcome)
 

@@ -318,6 +318,12 @@ class DeviceCommand(models.Model):
     return_content = models.TextField(blank=True, help_text="Legacy CmdReturnContent.")
     attempts = models.PositiveIntegerField(default=0)
     dedupe_key = models.CharField(max_length=64, blank=True, editable=False)
+    epoch = models.BigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Cluster mode: fencing epoch of the shard owner that last took it.",
+    )
 
     class Meta:
         ordering = ("-commit_time", "-id")

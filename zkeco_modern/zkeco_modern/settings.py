@@ -7,6 +7,8 @@ Environment:
   DJANGO_DEBUG        "1"/"true" to enable DEBUG (off by default: the agent is a daemon)
   DJANGO_ALLOWED_HOSTS comma list (default "localhost,127.0.0.1")
   LOG_LEVEL           root log level (default INFO)
+  LEGACY_DATABASE_URL the ZKECO MySQL/MariaDB database (alias "legacy"; app `legacy`)
+  LEGACY_WRITER       "1" to also write acc_monitor_log rows there (docs/migration.md)
   ZKAGENT_<KEY>       overrides ZKAGENT[<key>] below (text; `agent.conf.load()` parses and
                       validates it, so a bad value is a clear error rather than a traceback here)
 """
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "agent",
+    "monitor",  # live monitor page, /healthz (zkeco_modern/monitor)
+    "legacy",  # migration from ZKECO: import, compare, legacy writer (docs/migration.md)
 ]
 
 MIDDLEWARE = [
@@ -103,10 +107,43 @@ def _database() -> dict[str, Any]:
             "transaction_mode": "IMMEDIATE",
             **config.get("OPTIONS", {}),
         }
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # A server that accepts and never answers must not hang the agent's DB thread: bound
+        # the connect (libpq's own timeout) and find a dead peer within ~1 min (keepalives).
+        config["OPTIONS"] = {
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            **config.get("OPTIONS", {}),
+        }
     return config
 
 
 DATABASES = {"default": _database()}
+# Migration from ZKECO (docs/migration.md): its MySQL/MariaDB database as alias "legacy", e.g.
+# LEGACY_DATABASE_URL=mysql://user:password@host:3306/zkeco_db. The router keeps the legacy
+# models there and everything else away from it; LEGACY_WRITER=1 enables the legacy writer.
+_LEGACY_URL = os.environ.get("LEGACY_DATABASE_URL", "").strip()
+if _LEGACY_URL:
+    if _LEGACY_URL.startswith("mysql"):
+        import pymysql  # type: ignore[import-untyped]  # stands in for mysqlclient (no C build)
+
+        pymysql.install_as_MySQLdb()
+    DATABASES["legacy"] = dict(
+        dj_database_url.parse(_LEGACY_URL, conn_max_age=600, conn_health_checks=True)
+    )
+    if _LEGACY_URL.startswith("mysql"):
+        # A legacy server that stops answering must not hang the legacy writer for ever.
+        DATABASES["legacy"]["OPTIONS"] = {
+            "connect_timeout": 5,
+            "read_timeout": 60,
+            "write_timeout": 60,
+            **DATABASES["legacy"].get("OPTIONS", {}),
+        }
+DATABASE_ROUTERS = ["legacy.router.LegacyRouter"]
+ZKLEGACY: dict[str, Any] = {"alias": "legacy", "writer": _flag("LEGACY_WRITER")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -123,6 +160,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "monitor:login"  # the live monitor's login page (Django auth)
+LOGIN_REDIRECT_URL = "monitor:live"
 
 # Global agent knobs; per-device facts live in the Device table. Validated by agent.conf.load()
 # (check ids agent.E001..), which also documents each key. Any key can be overridden from the
@@ -148,6 +187,9 @@ ZKAGENT: dict[str, Any] = {
     "serial_port_pattern": "/dev/ttyS{n_minus_1}",  # COM<n> -> device path ({n}, {n_minus_1})
     "serial_ports": {},  # explicit COM number -> device path, wins over the pattern
     "agent_id": "commcenter",
+    "cluster": False,  # several agents share the fleet through Redis (docs/scale-out.md)
+    "cluster_shards": 64,  # the same on every agent of one Redis
+    "cluster_lease_seconds": 15.0,  # shard lease TTL; renewed every 1/5, self-fenced at 1/2
 }
 for _key in list(ZKAGENT):
     _override = os.environ.get(f"ZKAGENT_{_key.upper()}")

@@ -14,7 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agent import conf
-from agent.backends import build_backends
+from agent.backends import DEFAULT_PREFIX, build_backends
+from agent.cluster.coordinator import ClusterConfigError
+from agent.cluster.node import ClusterNode
 from agent.logs import configure_logging
 from agent.metrics import Metrics, start_http_server
 from agent.modern_comm_center import ModernCommCenter, RunOptions
@@ -49,6 +51,30 @@ class Command(BaseCommand):
         )
         parser.add_argument("--once", action="store_true", help="one cycle per panel, then exit")
         parser.add_argument("--agent-id", help="name in the heartbeat (default host-pid)")
+        parser.add_argument(
+            "--cluster",
+            action="store_true",
+            help="share the fleet with other agents on the same Redis (shard leases; needs --redis)",
+        )
+        parser.add_argument("--cluster-shards", type=int, help="shard count (default 64)")
+        parser.add_argument("--cluster-lease", type=float, help="shard lease TTL in s (default 15)")
+        parser.add_argument(
+            "--redis-prefix", default=DEFAULT_PREFIX, help="Redis key prefix (default commcenter:)"
+        )
+        parser.add_argument(
+            "--shadow",
+            action="store_true",
+            help="observe only, ZKECO stays authoritative: no pointer commits, clock sync or commands",
+        )
+        parser.add_argument(
+            "--shadow-no-rtlog", action="store_true", help="--shadow without real-time polls"
+        )
+        parser.add_argument(
+            "--legacy-writer",
+            action="store_true",
+            default=None,
+            help="also write acc_monitor_log rows to the legacy database (or LEGACY_WRITER=1)",
+        )
 
     # Checks run in handle(), after logging is set up, so --json-logs covers them too.
     requires_system_checks = []  # noqa: RUF012 (Django's own attribute, a plain list)
@@ -58,10 +84,27 @@ class Command(BaseCommand):
         _run_checks()
         settings = _settings(options)
         backend = "redis" if options["redis"] or options["redis_url"] else settings.backend
-        try:
-            backends = build_backends(backend, settings.redis_url if backend == "redis" else None)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        node = None
+        if settings.cluster:
+            if backend != "redis":
+                raise CommandError("--cluster needs the Redis backend (--redis / --redis-url)")
+            if options["once"]:
+                raise CommandError("--cluster cannot be combined with --once")
+            if not options["agent_id"]:
+                raise CommandError("--cluster needs a stable --agent-id (it names the consumer)")
+            node = ClusterNode.build(
+                settings, settings.redis_url, options["agent_id"], prefix=options["redis_prefix"]
+            )
+            backends = node.backends
+        else:
+            try:
+                backends = build_backends(
+                    backend,  # type: ignore[arg-type]
+                    settings.redis_url if backend == "redis" else None,
+                    prefix=options["redis_prefix"],
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
         metrics = Metrics()
         if options["metrics"] or options["metrics_port"]:
             try:
@@ -88,7 +131,21 @@ class Command(BaseCommand):
             settings.interval,
             sorted(settings.download_hours),
         )
-        asyncio.run(_main(ModernCommCenter(settings, backends, metrics, run)))
+        legacy = _legacy_hooks(options)
+        center = ModernCommCenter(settings, backends, metrics, run, **legacy.center_kwargs())
+        if node is not None:
+            node.attach(center)
+            logger.info(
+                "cluster mode: agent %s, %d shards, lease %ss",
+                run.agent_id,
+                settings.cluster_shards,
+                settings.cluster_lease_seconds,
+            )
+        try:
+            with legacy.attached(center.writer):
+                asyncio.run(_main(center))
+        except ClusterConfigError as exc:
+            raise CommandError(str(exc)) from exc
 
 
 async def _main(center: ModernCommCenter) -> None:
@@ -133,11 +190,33 @@ def _settings(options: dict[str, Any]) -> conf.AgentSettings:
         "metrics_port": options["metrics_port"],
         "metrics_host": options["metrics_host"],
         "redis_url": options["redis_url"],
+        "cluster_shards": options.get("cluster_shards"),
+        "cluster_lease_seconds": options.get("cluster_lease"),
+        "agent_id": options.get("agent_id"),  # validated: it names Redis keys
     }
     raw.update({key: value for key, value in overrides.items() if value is not None})
     if options["redis"] or options["redis_url"]:
         raw["backend"] = "redis"
+    if options.get("cluster"):
+        raw["cluster"] = True
     try:
         return conf.load(raw)
     except ImproperlyConfigured as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _legacy_hooks(options: dict[str, Any]) -> Any:
+    """Shadow mode and the legacy writer (app `legacy`, docs/migration.md)."""
+    # Imported here: the agent runs without the migration app unless these options are used.
+    from legacy.integration import LegacyHooks  # noqa: PLC0415
+
+    try:
+        hooks = LegacyHooks.from_options(
+            shadow=options["shadow"] or options["shadow_no_rtlog"],
+            rtlog=not options["shadow_no_rtlog"],
+            legacy_writer=options["legacy_writer"],
+        )
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
+    logger.info("legacy: %s", hooks.describe())
+    return hooks
