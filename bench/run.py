@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import codec, databases, download, fleet, persist, polls
+from . import codec, databases, download, fleet, persist, polls, soak
 from .common import Figure, Results, fmt, git_facts, machine_facts, python_facts, ratio
 
 SECTIONS = ("codec", "download", "fleet", "persistence", "polls")
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    if sections == ["soak"]:  # the long chaos run: its own results file (bench/soak.py)
+        return soak.main(["--quick"] if args.quick else [])
+    if sections == ["fuzz"]:  # the recorded fuzz run: bench/results/fuzz.json (bench/fuzz.py)
+        from . import fuzz  # noqa: PLC0415  # imports the test harnesses
+
+        return fuzz.main(["--quick"] if args.quick else [])
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         print(f"unknown sections: {', '.join(sorted(unknown))}", file=sys.stderr)

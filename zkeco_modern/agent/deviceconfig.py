@@ -64,13 +64,22 @@ class DeviceConfig:
         serial_port: str | None = None
         baudrate: int | None = None
         address = 1
+        # Rows may come from the legacy web or a shared database, past the model validators:
+        # out-of-range numbers are refused here, not by a socket or the client later.
         if device.comm_type == CommType.TCP:
             if not device.ipaddress or not device.ip_port:
                 raise ImproperlyConfigured(f"{where}: TCP/IP needs an IP address and a port")
+            if not 1 <= device.ip_port <= 65535:
+                raise ImproperlyConfigured(f"{where}: IP port {device.ip_port} is not 1..65535")
             transport, host, port = TransportKind.TCP, device.ipaddress, device.ip_port
         elif device.comm_type == CommType.RS485:
             if not device.com_port or not device.com_address:
                 raise ImproperlyConfigured(f"{where}: RS485 needs a COM port and an address")
+            if not 1 <= device.com_port <= 254 or not 1 <= device.com_address <= 255:
+                raise ImproperlyConfigured(
+                    f"{where}: COM port must be 1..254 and the RS485 address 1..255, "
+                    f"got COM{device.com_port} address {device.com_address}"
+                )
             try:
                 baudrate = baudrate_from_index(device.baudrate)
             except ValueError as exc:

@@ -72,17 +72,27 @@ class FrameDecoder:
             while (frame := self._next_frame()) is not None:
                 frames.append(frame)
         except FrameError as exc:
+            # Sticky until reset(): a caller that feeds on regardless must not make the
+            # buffer grow without bound behind the bad bytes (rule 3).
+            self._error = exc
             if not frames:
                 raise
             # Hand out the good frames that came before the bad bytes; fail on the next feed.
-            self._error = exc
         return frames
 
     def needed(self) -> int:
-        """Bytes still missing before the next frame is complete (at least 1)."""
+        """Bytes still missing before the next frame is complete (at least 1).
+
+        Never more than the frame bound: behind an error or an oversize length field it is 1,
+        so a caller that reads exactly this much gets the error at its next feed.
+        """
+        if self._error is not None:
+            return 1
         if len(self._buffer) < HEADER_SIZE:
             return HEADER_SIZE - len(self._buffer)
         length = int.from_bytes(self._buffer[3:5], "little")
+        if length > self._max_data:
+            return 1
         return max(1, HEADER_SIZE + length + TRAILER_SIZE - len(self._buffer))
 
     @property

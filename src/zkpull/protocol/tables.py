@@ -73,7 +73,7 @@ def decode_table_struct(payload: bytes) -> dict[str, Table]:
         fields = []
         for item in items:
             field_name, spec = _pair_text(item, line)
-            if len(spec) < 2 or spec[0] not in KNOWN_TYPES or not spec[1:].isdigit():
+            if len(spec) < 2 or spec[0] not in KNOWN_TYPES or not _is_byte(spec[1:]):
                 raise MessageError(f"bad field spec {item!r} in table line {line!r}")
             fields.append(Field(field_name, spec[0], int(spec[1:])))
         tables[name] = Table(name, table_id, tuple(fields))
@@ -301,16 +301,23 @@ class _Reader:
 
 def _pair(item: str, line: str) -> tuple[str, int]:
     name, value = _pair_text(item, line)
-    if not value.isdigit():
-        raise MessageError(f"table id {value!r} is not a number in {line!r}")
+    if not _is_byte(value):
+        raise MessageError(f"table id {value!r} is not a number 0..255 in {line!r}")
     return name, int(value)
+
+
+def _is_byte(text: str) -> bool:
+    # Table and field ids travel as single bytes in every request; the length check comes
+    # first so a hostile 5,000-digit id never reaches int() (which refuses it with ValueError).
+    return 0 < len(text) <= 3 and text.isascii() and text.isdigit() and int(text) <= 0xFF
 
 
 def _pair_text(item: str, line: str) -> tuple[str, str]:
     name, sep, value = item.partition("=")
+    name = name.strip()  # before the check: a name of blanks (a form feed, say) is no name
     if not sep or not name:
         raise MessageError(f"item {item!r} is not name=value in table line {line!r}")
-    return name.strip(), value.strip()
+    return name, value.strip()
 
 
 def row_values(table: Table, fields: Sequence[Field], row: Mapping[str, object]) -> list[Value]:
