@@ -326,6 +326,8 @@ async def test_pointer_is_committed_after_the_rows_are_in_the_database():
         error = next(failures, None)
         if error is not None:
             raise error
+        if job.kind != "events":  # real-time lines are not what this test is about
+            return len(job.records)
         counts = await db.run(
             persistence.write_events_detailed, device.pk, job.records, job.source, tz_name="UTC"
         )
