@@ -477,6 +477,35 @@ async def test_link_failure_during_a_command(parts, content, retried):
     assert parts.metrics.reconnects_total.labels("p1")._value.get() == 1
 
 
+async def test_an_idempotent_command_that_always_breaks_the_link_ends_failed(parts):
+    # The queue redelivers a released command without its attempt count: the session's own
+    # count bounds the retries, so the command still gets its one outcome.
+    panel = FakePanel(PanelConfig(), clock=utc_clock)
+    session = parts.session(device_config(), memory_client(panel))
+    parts.commands = FakeCommands(pending(6, "DATA COUNT user"))
+    session._commands = parts.commands
+    real_execute = session.driver.execute
+
+    async def execute(text: str, **kwargs: Any) -> Outcome:
+        panel.faults.set("drop", 1)
+        return await real_execute(text, **kwargs)
+
+    session.driver.execute = execute  # type: ignore[method-assign]
+    for _ in range(FAST.command_retries):
+        session.driver.client = memory_client(panel)  # a new link, as a reconnect makes
+        async with asyncio.timeout(3):
+            await session.run_once()
+        if (
+            parts.commands.retried
+            and parts.commands.retried[-1] == 6
+            and not parts.commands.finished
+        ):
+            await parts.commands.queue.put(pending(6, "DATA COUNT user"))  # redelivered
+    assert parts.commands.retried == [6] * (FAST.command_retries - 1)
+    ((command_id, outcome),) = parts.commands.finished
+    assert (command_id, outcome.status) == (6, "failed")
+
+
 async def test_scheduled_download_runs_once_in_its_local_hour(parts):
     panel = FakePanel(PanelConfig(seed=9, transactions=30), clock=utc_clock)
     now = [datetime(2024, 3, 5, 14, 50, tzinfo=UTC)]  # 23:50 in Tokyo

@@ -106,6 +106,10 @@ class DeviceSession:
         self._online: bool | None = None
         self._io_errors = 0
         self._door_state: tuple[object, ...] | None = None
+        # Link failures per idempotent command in this run: the queue redelivers a released
+        # command without its attempt count, and without a bound one that always breaks the
+        # link (say, a read that always times out) would never get its one outcome.
+        self._command_failures: dict[int, int] = {}
         self._label = config.alias
         self.cycles = 0
         # A failed poll may have lost a reply the panel had already taken out of its ring:
@@ -312,12 +316,16 @@ class DeviceSession:
         except (TransportError, ProtocolError) as exc:
             # A corrupted reply is as inconclusive as a lost one: retry what is harmless to
             # repeat, record the rest as failed (it may or may not have run on the panel).
+            failures = self._command_failures.get(command.command_id, 0) + 1
+            attempts = max(command.attempts + 1, failures)
             if (
                 self.driver.is_idempotent(command.content)
-                and command.attempts + 1 < self.settings.command_retries
+                and attempts < self.settings.command_retries
             ):
+                self._command_failures[command.command_id] = failures
                 await self._commands.retry_later(command)
             else:
+                self._command_failures.pop(command.command_id, None)
                 await self._finish(command, Outcome("failed", return_code_for(exc), str(exc)))
             raise
         except Exception as exc:
@@ -325,6 +333,7 @@ class DeviceSession:
             # left "running" it would wait for the next agent start.
             await self._finish(command, Outcome("failed", DISCONNECTED, f"internal error: {exc}"))
             raise
+        self._command_failures.pop(command.command_id, None)
         await self._finish(command, outcome)
 
     async def _finish(self, command: PendingCommand, outcome: Outcome) -> None:
