@@ -141,11 +141,14 @@ def git_facts() -> dict[str, Any]:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
         return done.stdout.strip()
 
-    status = git("status", "--porcelain")
+    # Not git(): its strip() would eat the leading status blank of the first " M path" line.
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=False
+    ).stdout
     return {
         "commit": git("rev-parse", "HEAD"),
         "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-        "dirty": bool(status),
+        "dirty": bool(status.strip()),
         "dirty_files": [line[3:] for line in status.splitlines()][:50],
     }
 
