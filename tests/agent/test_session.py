@@ -619,3 +619,33 @@ async def test_a_full_ring_triggers_a_catch_up_download(parts):
     assert _count(downloads) == 2  # the catch-up, without waiting for a scheduled hour
     pins = {e.pin for job in parts.store.jobs if job.kind == "events" for e in job.records}
     assert {100 + n for n in range(40)} <= pins
+
+
+class DyingCoordinator:
+    """A cluster coordinator whose loops fail: nobody renews the shard leases any more."""
+
+    lease_seconds = 15.0
+
+    async def check_config(self) -> None:
+        return None
+
+    async def run(self, host: object) -> None:
+        await asyncio.sleep(0.05)
+        raise RuntimeError("coordination broke")
+
+    async def shutdown(self) -> None:
+        return None
+
+    def serves(self, device_id: int) -> bool:
+        return True
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_agent_stops_itself_when_cluster_coordination_dies():
+    # Sessions must not outlive the leases: other agents would take the panels meanwhile.
+    center = ModernCommCenter(agent_settings(), build_backends("memory"), Metrics())
+    center.cluster = DyingCoordinator()  # type: ignore[assignment]
+    async with asyncio.timeout(10):
+        await center.run()  # returns without stop(): the agent stopped itself
+    assert isinstance(center.failure, RuntimeError)
+    assert center.sessions == {}

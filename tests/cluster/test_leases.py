@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,15 +21,37 @@ async def test_acquire_only_a_free_shard_and_bump_the_epoch(
     a = LeaseStore(rclient, keys, "a", ttl=5.0)
     b = LeaseStore(rclient, keys, "b", ttl=5.0)
     first = await a.acquire(3)
-    assert first == Lease(3, "a", 1)
+    assert first is not None
+    assert (first.shard, first.agent_id) == (3, "a")
+    assert first.epoch >= time.time() * 1000 - 60_000  # seeded from the Redis clock (ms)
     assert await b.acquire(3) is None  # held: never taken over
     assert await a.acquire(3) is None  # not even by its holder (no silent re-acquire)
-    assert await rclient.get(keys.lease(3)) == "a|1"
+    assert await rclient.get(keys.lease(3)) == f"a|{first.epoch}"
     assert 4000 < await rclient.pttl(keys.lease(3)) <= 5000
     assert await a.release(first)
     second = await b.acquire(3)
-    assert second == Lease(3, "b", 2)  # the next owner carries a larger epoch
-    assert (await a.acquire(4)) == Lease(4, "a", 1)  # epochs are per shard
+    assert second is not None
+    assert (second.shard, second.agent_id) == (3, "b")
+    assert second.epoch > first.epoch  # the next owner carries a larger epoch
+    assert await a.acquire(4) is not None  # epochs are per shard
+
+
+async def test_epochs_keep_growing_when_the_counter_is_lost(
+    rclient: aioredis.Redis, keys: Keys
+) -> None:
+    a = LeaseStore(rclient, keys, "a", ttl=5.0)
+    stamped = []
+    for _ in range(3):  # back-to-back acquisitions within one millisecond still grow
+        lease = await a.acquire(6)
+        assert lease is not None
+        stamped.append(lease.epoch)
+        assert await a.release(lease)
+    assert stamped == sorted(set(stamped))
+    await rclient.delete(*await rclient.keys(f"{keys.prefix}*"))  # a flush of this cluster's keys
+    await asyncio.sleep(0.01)  # the epoch is at least the Redis clock in ms, and the clock moved on
+    after = await a.acquire(6)
+    assert after is not None
+    assert after.epoch > stamped[-1]
 
 
 async def test_renew_extends_only_own_leases(rclient: aioredis.Redis, keys: Keys) -> None:
@@ -55,7 +78,7 @@ async def test_release_never_frees_a_successors_lease(rclient: aioredis.Redis, k
     assert await rclient.exists(keys.lease(7)) == 0
     new = await b.acquire(7)
     assert new is not None
-    assert new.epoch == old.epoch + 1
+    assert new.epoch > old.epoch
     assert not await a.release(old)  # late release by the old owner: no effect
     assert await a.renew([old]) == [False]
     assert await rclient.get(keys.lease(7)) == f"b|{new.epoch}"
@@ -68,7 +91,7 @@ async def test_holders_lists_held_shards(rclient: aioredis.Redis, keys: Keys) ->
     held = await a.holders(8)
     assert sorted(held) == [2, 5]
     assert held[2].agent_id == "agent:with|bar"
-    assert held[2].epoch == 1
+    assert held[2].epoch == int((await rclient.get(keys.lease(2))).rsplit("|", 1)[1])
     assert 0 < held[5].ttl_ms <= 5000
 
 

@@ -112,6 +112,7 @@ class ModernCommCenter:
         self._buses: dict[str, SerialBus] = {}
         self._zones: dict[int, str] = {}
         self._stopping = asyncio.Event()
+        self.failure: BaseException | None = None  # why the agent stopped itself, if it did
         self._last_cycle = 0.0
         # Cluster mode (agent.cluster.node.ClusterNode.attach): serve only held shards' devices.
         self.cluster: Coordinator | None = None
@@ -186,7 +187,9 @@ class ModernCommCenter:
             ),
         ]
         if self.cluster is not None:
-            helpers.append(asyncio.create_task(self.cluster.run(self), name="cluster"))
+            coordination = asyncio.create_task(self.cluster.run(self), name="cluster")
+            coordination.add_done_callback(self._cluster_ended)
+            helpers.append(coordination)
         if self.options.metrics_log_interval:
             helpers.append(
                 asyncio.create_task(
@@ -201,6 +204,20 @@ class ModernCommCenter:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._stop_sessions(list(self.sessions))
+
+    def _cluster_ended(self, task: asyncio.Task[None]) -> None:
+        # Without the coordinator nobody renews the leases: other agents would take the shards
+        # while these sessions still hold the panels. Stop everything (systemd restarts us).
+        if task.cancelled() or self._stopping.is_set():
+            return
+        error = task.exception()
+        logger.critical(
+            "cluster coordination stopped (%r): stopping the agent, no panel may be served "
+            "without its shard's lease",
+            error,
+        )
+        self.failure = error or RuntimeError("cluster coordination stopped")
+        self._stopping.set()
 
     # -- devices ----------------------------------------------------------------------------------
     async def _load(self) -> list[DeviceConfig]:
@@ -312,7 +329,9 @@ class ModernCommCenter:
         ]
         if not tasks:
             return
-        _done, pending = await asyncio.wait(tasks, timeout=4.0)
+        # Self-fencing starts at half the lease: the hard close must come well before its end.
+        grace = 4.0 if self.cluster is None else min(4.0, 0.3 * self.cluster.lease_seconds)
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
         for item in running:
             if item.task in pending:
                 await item.session.driver.close()

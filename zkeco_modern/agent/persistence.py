@@ -566,6 +566,10 @@ def _copy_insert(
     # duplicates, so it fills a per-connection temporary table which one statement empties
     # into the real one. ON COMMIT DELETE ROWS truncates the staging table at commit, so it
     # never grows (autovacuum does not visit temporary tables).
+    # In autocommit the staging rows would vanish right after COPY and every row would count
+    # as a duplicate: both callers wrap this in atomic(); keep it that way.
+    if not connection.in_atomic_block:
+        raise RuntimeError("_copy_insert must run inside transaction.atomic()")
     stage = connection.ops.quote_name(f"{table.name}_stage")
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608 quoted identifiers

@@ -58,7 +58,13 @@ async def command(request: HttpRequest) -> HttpResponse:
     except actions.ActionError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     settings = conf.load()
-    pushed = await actions.push(row, settings.agent.redis_url) if settings.redis else False
+    # In cluster mode enqueue() already put it on its shard's stream; the plain Redis queue
+    # has no reader there.
+    pushed = (
+        await actions.push(row, settings.agent.redis_url)
+        if settings.redis and not settings.agent.cluster
+        else False
+    )
     logger.info(
         "user %s queued %r for device %s: command %s (pushed to Redis: %s)",
         user,

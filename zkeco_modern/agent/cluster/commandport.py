@@ -84,7 +84,16 @@ class ClusterCommandPort(QueueCommandPort):
     async def retry_later(self, command: PendingCommand) -> None:
         epoch = self._started.pop(command.command_id, None) or self._epoch_of(command.device_id)
         if epoch is not None:
-            await self.db.run(
-                fencing.requeue, command.command_id, epoch, -2, "link failed; will retry"
-            )
+            # Through a database outage, retry: left "running" the command would have no
+            # outcome until the shard changes hands (as QueueCommandPort.retry_later does).
+            delays = backoff(base=0.5, cap=10.0)
+            while True:
+                try:
+                    await self.db.run(
+                        fencing.requeue, command.command_id, epoch, -2, "link failed; will retry"
+                    )
+                    break
+                except DatabaseError as exc:
+                    logger.warning("command %s not released yet: %s", command.command_id, exc)
+                    await asyncio.sleep(next(delays))
         await self._ack(command)

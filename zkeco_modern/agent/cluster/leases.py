@@ -1,7 +1,8 @@
 """Shard leases on Redis: ``SET NX PX`` to acquire, owner-checked Lua to renew and release.
 
 A lease value is ``"<agent>|<epoch>"``. The epoch comes from the shard's own counter, bumped
-on every acquisition, so a later owner always carries a larger number: it is the fencing
+on every acquisition and never below the Redis server's clock in ms, so a later owner always
+carries a larger number, even after the counter was lost: it is the fencing
 token written with every command outcome (`fencing`). Nothing here takes a lease that is
 held: a shard changes hands only after its holder released it or its TTL ran out.
 """
@@ -15,8 +16,14 @@ import redis.asyncio as aioredis
 
 from .keys import Keys
 
+# The epoch is max(counter + 1, Redis server time in ms): it still grows when the counter is
+# gone (a flush, a restart without persistence, a failover to a replica that missed the last
+# INCR), so a new owner never carries an epoch below one already stamped on command rows.
 _ACQUIRE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+if epoch < now then epoch = now end
 if not redis.call('SET', KEYS[1], ARGV[1] .. '|' .. epoch, 'NX', 'PX', ARGV[2]) then
   return false
 end

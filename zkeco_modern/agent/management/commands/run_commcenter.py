@@ -146,6 +146,8 @@ class Command(BaseCommand):
                 asyncio.run(_main(center))
         except ClusterConfigError as exc:
             raise CommandError(str(exc)) from exc
+        if center.failure is not None:  # a non-zero exit, so that systemd restarts the agent
+            raise CommandError(f"agent stopped itself: {center.failure!r}")
 
 
 async def _main(center: ModernCommCenter) -> None:
