@@ -144,8 +144,8 @@ def _summarise(
         f"events stored in DeviceEventLog:   {report.stored} ({per_device})",
         f"missing: {len(report.missing)}, unexpected: {len(report.unexpected)}, duplicated: {len(report.duplicated)}",
         f"command {command_id} '{command.content}': {command.status}, return code {command.return_code}",
-        "Browse them: python zkeco_modern/manage.py createsuperuser && python zkeco_modern/manage.py runserver",
-        "then http://127.0.0.1:8000/admin/agent/deviceeventlog/",
+        "Browse them: python zkeco_modern/manage.py createsuperuser && python zkeco_modern/manage.py run_monitor",
+        "then http://127.0.0.1:8000/ (the live page) or http://127.0.0.1:8000/admin/agent/deviceeventlog/",
         "",
     ]
     lines.extend(f"  missing: {key}" for key in report.missing[:5])
