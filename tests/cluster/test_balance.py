@@ -128,6 +128,11 @@ async def test_three_agents_spread_evenly_then_rebalance(
             )
 
         await until(lambda: even("abc"), 20, "a, b, c even")
+
+        async def all_served() -> bool:  # a shard is served once its take-over step is done
+            return sum(len(agents[n].coordinator.active) for n in "abc") == SHARDS
+
+        await until(all_served, 20, "every held shard served")
         # What each serves matches what Redis says it holds, and nobody serves a shard twice.
         served = [agents[n].coordinator.active for n in "abc"]
         assert sum(len(s) for s in served) == SHARDS
