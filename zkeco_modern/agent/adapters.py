@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from django.db import Error as DatabaseError
 from django.utils import timezone
@@ -32,6 +33,8 @@ from .models import CommandStatus, DeviceCommand
 from .ports import Outcome, PendingCommand
 from .returncodes import EXPIRED
 from .schedule import backoff
+
+T = TypeVar("T")
 
 logger = logging.getLogger("commcenter.commands")
 _REFRESH = 5.0  # seconds between unchanged status refreshes in the backend
@@ -101,22 +104,14 @@ class QueueCommandPort:
     async def finish(self, command: PendingCommand, outcome: Outcome) -> None:
         # The outcome must be recorded: through a database outage, retry until it is (the
         # queue entry stays in flight meanwhile, so a crash still cannot lose the command).
-        delays = backoff(base=0.5, cap=10.0)
-        while True:
-            try:
-                won = await self.db.run(
-                    persistence.record_command_result,
-                    command.command_id,
-                    outcome.status,
-                    outcome.return_code,
-                    outcome.content,
-                )
-                break
-            except DatabaseError as exc:
-                logger.warning(
-                    "outcome of command %s not recorded yet: %s", command.command_id, exc
-                )
-                await asyncio.sleep(next(delays))
+        won = await self._through_outages(
+            f"outcome of command {command.command_id}",
+            persistence.record_command_result,
+            command.command_id,
+            outcome.status,
+            outcome.return_code,
+            outcome.content,
+        )
         if not won:
             logger.warning("command %s already had an outcome; kept the first", command.command_id)
         await self._ack(command)
@@ -125,17 +120,24 @@ class QueueCommandPort:
         # Back to pending in the DB; the feeder queues it again on its next pass. Through a
         # database outage, retry: left "running", the command would have no outcome until
         # the next agent start.
+        await self._through_outages(
+            f"release of command {command.command_id}",
+            persistence.release_command,
+            command.command_id,
+            -2,
+            "link failed; will retry",
+        )
+        await self._ack(command)
+
+    async def _through_outages(self, what: str, fn: Callable[..., T], *args: object) -> T:
+        """`db.run(fn, *args)`, retried with capped backoff while the database is down."""
         delays = backoff(base=0.5, cap=10.0)
         while True:
             try:
-                await self.db.run(
-                    persistence.release_command, command.command_id, -2, "link failed; will retry"
-                )
-                break
+                return await self.db.run(fn, *args)
             except DatabaseError as exc:
-                logger.warning("command %s not released yet: %s", command.command_id, exc)
+                logger.warning("%s not written yet: %s", what, exc)
                 await asyncio.sleep(next(delays))
-        await self._ack(command)
 
     async def _ack(self, command: PendingCommand) -> None:
         if isinstance(command.token, CommandEnvelope):
@@ -164,6 +166,19 @@ def recover_commands(device_ids: Iterable[int]) -> tuple[int, int]:
         ):
             failed += 1
     return failed, persistence.recover_running_commands(ids)
+
+
+def envelope_of(row: DeviceCommand) -> CommandEnvelope:
+    """The queue envelope of a command row, as the feeder builds it (web side, cluster publish)."""
+    return CommandEnvelope(
+        command_id=row.pk,
+        device_id=row.device_id,
+        content=row.content,
+        immediate=row.immediate,
+        priority=row.priority,
+        enqueued_at=row.commit_time.timestamp(),
+        expires_at=row.expires_at.timestamp() if row.expires_at else None,
+    )
 
 
 def pending_envelopes(device_ids: Iterable[int]) -> list[CommandEnvelope]:

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from agent.backends import BackendUnavailable, CommandEnvelope, RedisQueue
+from agent.adapters import envelope_of
+from agent.backends import BackendUnavailable, RedisQueue
 from agent.commands import enqueue
 from agent.models import CommandStatus, Device, DeviceCommand
 from zkpull.protocol.timecodec import encode_time
@@ -73,26 +74,13 @@ def queue(
     return enqueue(device, text, immediate=True, priority=MONITOR_PRIORITY)
 
 
-def envelope(row: DeviceCommand) -> CommandEnvelope:
-    """The queue envelope of a pending row, as the agent's feeder builds it."""
-    return CommandEnvelope(
-        command_id=row.pk,
-        device_id=row.device_id,
-        content=row.content,
-        immediate=row.immediate,
-        priority=row.priority,
-        enqueued_at=row.commit_time.timestamp(),
-        expires_at=row.expires_at.timestamp() if row.expires_at else None,
-    )
-
-
 async def push(row: DeviceCommand, redis_url: str) -> bool:
     """Put a pending row into the agent's Redis queue now; False if not pushed (and why logged)."""
     if row.status != CommandStatus.PENDING:
         return False  # failed at once (-1006) or a finished duplicate: nothing to deliver
     queue_backend = RedisQueue.from_url(redis_url)
     try:
-        return await queue_backend.put(envelope(row))
+        return await queue_backend.put(envelope_of(row))
     except BackendUnavailable as exc:
         logger.warning(
             "command %s not pushed to Redis (the feeder will deliver it): %s", row.pk, exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -12,7 +11,6 @@ from agent.adapters import QueueCommandPort
 from agent.backends.base import CommandQueue
 from agent.dbthread import DbThread
 from agent.ports import Outcome, PendingCommand
-from agent.schedule import backoff
 
 from . import fencing
 
@@ -56,23 +54,15 @@ class ClusterCommandPort(QueueCommandPort):
             epoch = self._epoch_of(command.device_id)
         if epoch is None:
             return  # never started here and no longer ours: the next owner settles it
-        delays = backoff(base=0.5, cap=10.0)
-        while True:
-            try:
-                won = await self.db.run(
-                    fencing.record_result,
-                    command.command_id,
-                    epoch,
-                    outcome.status,
-                    outcome.return_code,
-                    outcome.content,
-                )
-                break
-            except DatabaseError as exc:
-                logger.warning(
-                    "outcome of command %s not recorded yet: %s", command.command_id, exc
-                )
-                await asyncio.sleep(next(delays))
+        won = await self._through_outages(
+            f"outcome of command {command.command_id}",
+            fencing.record_result,
+            command.command_id,
+            epoch,
+            outcome.status,
+            outcome.return_code,
+            outcome.content,
+        )
         if not won:
             self.fenced_writes += 1
             logger.warning(
@@ -85,15 +75,13 @@ class ClusterCommandPort(QueueCommandPort):
         epoch = self._started.pop(command.command_id, None) or self._epoch_of(command.device_id)
         if epoch is not None:
             # Through a database outage, retry: left "running" the command would have no
-            # outcome until the shard changes hands (as QueueCommandPort.retry_later does).
-            delays = backoff(base=0.5, cap=10.0)
-            while True:
-                try:
-                    await self.db.run(
-                        fencing.requeue, command.command_id, epoch, -2, "link failed; will retry"
-                    )
-                    break
-                except DatabaseError as exc:
-                    logger.warning("command %s not released yet: %s", command.command_id, exc)
-                    await asyncio.sleep(next(delays))
+            # outcome until the shard changes hands.
+            await self._through_outages(
+                f"release of command {command.command_id}",
+                fencing.requeue,
+                command.command_id,
+                epoch,
+                -2,
+                "link failed; will retry",
+            )
         await self._ack(command)

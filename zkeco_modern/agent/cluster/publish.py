@@ -13,7 +13,7 @@ import threading
 import redis
 from redis.exceptions import RedisError
 
-from agent.backends.base import CommandEnvelope
+from agent.adapters import envelope_of
 from agent.conf import AgentSettings
 from agent.models import DeviceCommand
 
@@ -25,19 +25,6 @@ logger = logging.getLogger("commcenter.cluster")
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
 failures = 0  # publishes that failed (the feeder delivered those commands instead)
-
-
-def envelope_of(row: DeviceCommand) -> CommandEnvelope:
-    """The queue envelope of a command row (as the agent's feeder builds it)."""
-    return CommandEnvelope(
-        command_id=row.pk,
-        device_id=row.device_id,
-        content=row.content,
-        immediate=row.immediate,
-        priority=row.priority,
-        enqueued_at=row.commit_time.timestamp(),
-        expires_at=row.expires_at.timestamp() if row.expires_at else None,
-    )
 
 
 def publish_command(row: DeviceCommand, settings: AgentSettings, keys: Keys | None = None) -> bool:
