@@ -31,6 +31,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from agent.models import DeviceEventLog
+from agent.records import KEY_FIELDS
 from agent.schedule import backoff
 from agent.writer import WriteJob
 
@@ -39,19 +40,7 @@ from .enrich import INSERT_SQL, DeviceNames, load_device_names, load_people, mon
 from .models import DeviceLink, LegacyExportCursor
 
 logger = logging.getLogger("commcenter.legacy")
-_EVENT_VALUES: Final = (
-    "id",
-    "time",
-    "pin",
-    "card_no",
-    "verified",
-    "state",
-    "event_type",
-    "event_point_type",
-    "event_point_id",
-    "trigger_opt",
-    "description",
-)
+_EVENT_VALUES: Final = ("id", *KEY_FIELDS, "description")  # the natural key and its text
 
 
 @dataclass
